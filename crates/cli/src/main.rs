@@ -1,0 +1,228 @@
+//! `toll`: Toll's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use rust_decimal::Decimal;
+use toll_cli::event_args::EventText;
+use toll_cli::load::{self, LoadError};
+use toll_cli::{generate, ratefile, view};
+
+#[derive(Parser, Debug)]
+#[command(name = "toll", version, about = "Toll: telecom and usage billing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Tariff tools.
+    #[command(subcommand)]
+    Tariff(TariffCmd),
+    /// The cost of one event.
+    Cost(EventFlags),
+    /// The longest usage an available balance pays for (prepaid authorisation).
+    MaxUsage(MaxUsageFlags),
+    /// Rate a CSV file of events into a rated CSV file.
+    Rate(ratefile::RateArgs),
+    /// Generate seeded test data: a large tariff or a file of events.
+    #[command(subcommand)]
+    Gen(generate::GenCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum TariffCmd {
+    /// Validate a tariff folder or file; print counts, or every error and exit 1.
+    Check {
+        /// A CGRateS CSV folder, a folder with tariff.toml, or a .toml file.
+        dir: PathBuf,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct EventFlags {
+    /// Tariff folder (CGRateS CSV or tariff.toml) or .toml file.
+    #[arg(long, env = "TOLL_TARIFF")]
+    tariff: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    category: String,
+    #[arg(long)]
+    subject: String,
+    /// The dialled number.
+    #[arg(long)]
+    destination: String,
+    /// Start time, RFC 3339 with offset (e.g. 2026-11-22T10:00:00+08:00).
+    #[arg(long)]
+    start: String,
+    /// Voice: a duration (90s, 1m30s); SMS and data: a unit count.
+    #[arg(long)]
+    usage: String,
+    /// voice, sms or data.
+    #[arg(long, default_value = "voice")]
+    tor: String,
+    /// Carrier of the route used (overrides the callee's number range).
+    #[arg(long)]
+    carrier: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct MaxUsageFlags {
+    #[command(flatten)]
+    event: EventFlags,
+    /// Available balance.
+    #[arg(long)]
+    balance: String,
+}
+
+/// Exit codes: 0 ok, 1 invalid tariff or input, 2 event cannot be rated.
+const EXIT_INVALID: u8 = 1;
+const EXIT_UNRATABLE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Tariff(TariffCmd::Check { dir, json }) => tariff_check(&dir, json),
+        Command::Cost(flags) => cost(&flags),
+        Command::MaxUsage(flags) => max_usage(&flags),
+        Command::Rate(args) => ratefile::run(&args),
+        Command::Gen(cmd) => generate::run(&cmd),
+    }
+}
+
+fn tariff_check(dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    match load::load(dir) {
+        Ok(loaded) => {
+            for w in loaded.warnings.warnings() {
+                eprintln!("{w}");
+            }
+            let s = loaded.tariff.stats;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!("tariff {} ({:?} format): OK", dir.display(), loaded.format);
+                println!("  destinations       {}", s.destinations);
+                println!("  prefixes           {}", s.prefixes);
+                println!("  rates              {}", s.rates);
+                println!("  destination rates  {}", s.destination_rates);
+                println!("  timings            {}", s.timings);
+                println!("  rating plans       {}", s.plans);
+                println!("  rating profiles    {}", s.profiles);
+                println!("  warnings           {}", loaded.warnings.warnings().count());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(LoadError::Invalid(diags)) => {
+            for d in &diags.items {
+                eprintln!("{d}");
+            }
+            eprintln!("{} error(s), {} warning(s)", diags.errors().count(), diags.warnings().count());
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn load_for_event(flags: &EventFlags) -> anyhow::Result<load::Loaded> {
+    load::load(&flags.tariff).with_context(|| format!("loading tariff {}", flags.tariff.display()))
+}
+
+fn event_text(flags: &EventFlags) -> EventText<'_> {
+    EventText {
+        tenant: &flags.tenant,
+        category: &flags.category,
+        subject: &flags.subject,
+        destination: &flags.destination,
+        start: &flags.start,
+        usage: &flags.usage,
+        tor: &flags.tor,
+        route_carrier: flags.carrier.as_deref(),
+    }
+}
+
+fn cost(flags: &EventFlags) -> anyhow::Result<ExitCode> {
+    let loaded = load_for_event(flags)?;
+    let ev = event_text(flags).parse()?;
+    match toll_rating::rate(&loaded.tariff, &ev) {
+        Ok(rated) => {
+            let v = view::rated_view(&loaded.tariff, &ev, &rated);
+            if flags.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("cost {}{}", v.cost, v.currency.as_deref().map(|c| format!(" {c}")).unwrap_or_default());
+                println!("  connect fee {}  usage {}  rated {}  rounding {}", v.connect_fee, v.usage, v.rated_usage, v.rounding);
+                println!(
+                    "  destination {} (prefix {:?} of {})  plan {}  carrier {}  region {}",
+                    v.destination_id,
+                    v.matched_prefix,
+                    v.number,
+                    v.plan,
+                    v.carrier,
+                    v.region.as_deref().unwrap_or("unknown")
+                );
+                for p in &v.pieces {
+                    println!(
+                        "  {}  real {:>8}  rated {:>8}  {} / {} / {}#{}  {}",
+                        p.start, p.real_usage, p.rated_usage, p.timing, p.destination_rate, p.rate, p.rate_group, p.cost
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if flags.json {
+                println!("{}", serde_json::json!({ "error": e.to_string() }));
+            }
+            eprintln!("cannot rate: {e}");
+            Ok(ExitCode::from(EXIT_UNRATABLE))
+        }
+    }
+}
+
+fn max_usage(flags: &MaxUsageFlags) -> anyhow::Result<ExitCode> {
+    let loaded = load_for_event(&flags.event)?;
+    let ev = event_text(&flags.event).parse()?;
+    let balance: Decimal = flags
+        .balance
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--balance {:?} is not a decimal amount", flags.balance))?;
+    match toll_rating::max_usage(&loaded.tariff, &ev, balance) {
+        Ok(m) => {
+            let v = view::max_usage_view(&ev, &m);
+            if flags.event.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("max usage {} (cost {}, limited by {})", v.max_usage, v.cost, v.limited_by);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if flags.event.json {
+                println!("{}", serde_json::json!({ "error": e.to_string() }));
+            }
+            eprintln!("cannot rate: {e}");
+            Ok(ExitCode::from(EXIT_UNRATABLE))
+        }
+    }
+}

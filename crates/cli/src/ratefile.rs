@@ -1,0 +1,329 @@
+//! `toll rate`: a CSV of events in, a rated CSV out, rejects beside it.
+//!
+//! Streams: one input record and one output record buffer are reused for the whole file, so
+//! memory stays flat whatever the file's size. A row that cannot be rated goes to the rejects
+//! file with its line number and reason and the run goes on.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use rust_decimal::Decimal;
+use toll_rating::Tariff;
+
+use crate::event_args::EventText;
+use crate::load;
+use crate::view::{carrier_text, region_text, write_usage};
+
+#[derive(clap::Args, Debug)]
+pub struct RateArgs {
+    /// Tariff folder (CGRateS CSV or tariff.toml) or .toml file.
+    #[arg(long, env = "TOLL_TARIFF")]
+    pub tariff: PathBuf,
+    /// Events CSV with header id,tenant,category,subject,destination,start,usage,tor
+    /// (optional: carrier); `-` for standard input.
+    #[arg(long)]
+    pub cdrs: String,
+    /// Rated CSV; `-` for standard output.
+    #[arg(long, default_value = "-")]
+    pub out: String,
+    /// Where rejected rows go (default: OUT.rejects.csv, or rejects.csv when OUT is `-`).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The columns `toll rate` appends to each input row.
+pub const OUTPUT_COLUMNS: [&str; 6] = ["cost", "rated_usage", "carrier", "region", "destination_id", "matched_prefix"];
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub rated: u64,
+    pub rejected: u64,
+    pub total_cost: Decimal,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn per_second(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        #[expect(clippy::float_arithmetic, reason = "a throughput figure, not money")]
+        if secs > 0.0 { (self.rated + self.rejected) as f64 / secs } else { 0.0 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RateFileError {
+    #[error("the events file has no header line")]
+    NoHeader,
+    #[error("the events file's header lacks the column {0:?} (needs tenant, category, subject, destination, start, usage)")]
+    MissingColumn(&'static str),
+    #[error("reading events: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("writing: {0}")]
+    Io(#[from] io::Error),
+}
+
+struct Columns {
+    id: Option<usize>,
+    tenant: usize,
+    category: usize,
+    subject: usize,
+    destination: usize,
+    start: usize,
+    usage: usize,
+    tor: Option<usize>,
+    carrier: Option<usize>,
+}
+
+impl Columns {
+    fn from_header(h: &csv::ByteRecord) -> Result<Columns, RateFileError> {
+        let find = |name: &str| h.iter().position(|f| f.trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
+        let need = |name: &'static str| find(name).ok_or(RateFileError::MissingColumn(name));
+        Ok(Columns {
+            id: find("id"),
+            tenant: need("tenant")?,
+            category: need("category")?,
+            subject: need("subject")?,
+            destination: need("destination")?,
+            start: need("start")?,
+            usage: need("usage")?,
+            tor: find("tor"),
+            carrier: find("carrier"),
+        })
+    }
+}
+
+/// Rates every record of `input` into `out`; bad rows go to `rejects`.
+pub fn rate_stream<R: Read, W: Write, J: Write>(
+    tariff: &Tariff,
+    input: R,
+    out: W,
+    rejects: J,
+    progress: Option<&ProgressBar>,
+) -> Result<Summary, RateFileError> {
+    let started = Instant::now();
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(input);
+    let mut wtr = csv::WriterBuilder::new().flexible(true).buffer_capacity(1 << 20).from_writer(out);
+    let mut rej = csv::WriterBuilder::new().flexible(true).from_writer(rejects);
+    let mut rec = csv::ByteRecord::new();
+    if !rdr.read_byte_record(&mut rec)? {
+        return Err(RateFileError::NoHeader);
+    }
+    let cols = Columns::from_header(&rec)?;
+    let width = rec.len();
+    let header: Vec<Vec<u8>> = rec.iter().map(<[u8]>::to_vec).collect();
+    wtr.write_record(header.iter().map(Vec::as_slice).chain(OUTPUT_COLUMNS.iter().map(|s| s.as_bytes())))?;
+    rej.write_record([&b"line"[..], b"reason"].into_iter().chain(header.iter().map(Vec::as_slice)))?;
+
+    let mut summary = Summary::default();
+    let mut cost_buf = String::with_capacity(32);
+    let mut usage_buf = String::with_capacity(16);
+    let mut reason = String::with_capacity(128);
+    let mut prefix_buf = String::with_capacity(32);
+    let mut line_buf = String::with_capacity(12);
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                // A broken record (e.g. bad quoting): report it and continue with the next one.
+                let line = e.position().map_or(0, csv::Position::line);
+                summary.rejected += 1;
+                reason.clear();
+                let _ = write!(reason, "unreadable CSV record: {e}");
+                line_buf.clear();
+                let _ = write!(line_buf, "{line}");
+                rej.write_record([line_buf.as_bytes(), reason.as_bytes()])?;
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+                continue;
+            }
+        }
+        let line = rec.position().map_or(0, csv::Position::line);
+        reason.clear();
+        match rate_record(tariff, &cols, width, &rec, &mut cost_buf, &mut usage_buf, &mut prefix_buf, &mut reason) {
+            Some((cost, carrier, region, dest_id)) => {
+                summary.rated += 1;
+                summary.total_cost += cost;
+                wtr.write_record(rec.iter().chain([
+                    cost_buf.as_bytes(),
+                    usage_buf.as_bytes(),
+                    carrier.as_bytes(),
+                    region.as_bytes(),
+                    dest_id.as_bytes(),
+                    prefix_buf.as_bytes(),
+                ]))?;
+            }
+            None => {
+                summary.rejected += 1;
+                line_buf.clear();
+                let _ = write!(line_buf, "{line}");
+                rej.write_record([line_buf.as_bytes(), reason.as_bytes()].into_iter().chain(rec.iter()))?;
+            }
+        }
+        if let Some(pb) = progress {
+            if (summary.rated + summary.rejected) % 65_536 == 0 {
+                pb.set_position(rec.position().map_or(0, csv::Position::byte));
+            }
+        }
+    }
+    wtr.flush()?;
+    rej.flush()?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Rates one record. On success fills `cost_buf`/`usage_buf` and returns the other output
+/// fields; on failure writes the reason and returns `None`.
+#[expect(clippy::type_complexity, reason = "borrowed output fields of one row")]
+fn rate_record<'t>(
+    tariff: &'t Tariff,
+    cols: &Columns,
+    width: usize,
+    rec: &'t csv::ByteRecord,
+    cost_buf: &mut String,
+    usage_buf: &mut String,
+    prefix_buf: &mut String,
+    reason: &mut String,
+) -> Option<(Decimal, &'t str, &'t str, &'t str)> {
+    if rec.len() != width {
+        let _ = write!(reason, "expected {width} fields, found {}", rec.len());
+        return None;
+    }
+    let field = |i: usize, name: &str, reason: &mut String| -> Option<&'t str> {
+        match std::str::from_utf8(rec.get(i).unwrap_or(b"")) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                let _ = write!(reason, "{name}: not valid UTF-8");
+                None
+            }
+        }
+    };
+    let text = EventText {
+        tenant: field(cols.tenant, "tenant", reason)?,
+        category: field(cols.category, "category", reason)?,
+        subject: field(cols.subject, "subject", reason)?,
+        destination: field(cols.destination, "destination", reason)?,
+        start: field(cols.start, "start", reason)?,
+        usage: field(cols.usage, "usage", reason)?,
+        tor: match cols.tor {
+            Some(i) => field(i, "tor", reason)?,
+            None => "",
+        },
+        route_carrier: match cols.carrier {
+            Some(i) => Some(field(i, "carrier", reason)?),
+            None => None,
+        },
+    };
+    let _ = cols.id;
+    let ev = match text.parse() {
+        Ok(ev) => ev,
+        Err(e) => {
+            let _ = write!(reason, "{e}");
+            return None;
+        }
+    };
+    match toll_rating::rate(tariff, &ev) {
+        Ok(r) => {
+            cost_buf.clear();
+            let _ = write!(cost_buf, "{}", r.cost.normalize());
+            usage_buf.clear();
+            write_usage(usage_buf, r.rated_usage, ev.tor);
+            let carrier = carrier_text(tariff, &ev, &r);
+            let region = region_text(tariff.ranges(), &r).unwrap_or("");
+            let dest = tariff.destination_id(r.destination);
+            matched_prefix(tariff, text.destination, &r, prefix_buf);
+            Some((r.cost, carrier, region, dest))
+        }
+        Err(e) => {
+            let _ = write!(reason, "{e}");
+            None
+        }
+    }
+}
+
+/// Writes the matched prefix: a slice of the number as the tariff matched it (normalised when
+/// the tariff normalises).
+fn matched_prefix(tariff: &Tariff, dialled: &str, r: &toll_rating::Rated, out: &mut String) {
+    out.clear();
+    match tariff.numbering {
+        toll_rating::def::Numbering::AsDialled => out.push_str(r.matched_prefix(dialled.trim())),
+        toll_rating::def::Numbering::ChinaNational => {
+            if let Ok(n) = toll_core::phone::PhoneNumber::parse_cn(dialled) {
+                out.push_str(r.matched_prefix(n.as_str()));
+            }
+        }
+    }
+}
+
+fn open_input(path: &str) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
+    if path == "-" {
+        return Ok((Box::new(io::stdin().lock()), None));
+    }
+    let f = File::open(path).with_context(|| format!("opening {path}"))?;
+    let len = f.metadata().ok().map(|m| m.len());
+    Ok((Box::new(BufReader::with_capacity(1 << 20, f)), len))
+}
+
+fn open_output(path: &str) -> anyhow::Result<Box<dyn Write>> {
+    if path == "-" {
+        return Ok(Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())));
+    }
+    let f = File::create(path).with_context(|| format!("creating {path}"))?;
+    Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))
+}
+
+fn rejects_path(args: &RateArgs) -> PathBuf {
+    match &args.rejects {
+        Some(p) => p.clone(),
+        None if args.out == "-" => PathBuf::from("rejects.csv"),
+        None => PathBuf::from(format!("{}.rejects.csv", args.out)),
+    }
+}
+
+pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load::load(&args.tariff).with_context(|| format!("loading tariff {}", args.tariff.display()))?;
+    let (input, len) = open_input(&args.cdrs)?;
+    let out = open_output(&args.out)?;
+    let rej_path = rejects_path(args);
+    let rej = BufWriter::new(File::create(&rej_path).with_context(|| format!("creating {}", rej_path.display()))?);
+    let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
+        let pb = ProgressBar::new(len.unwrap_or(0));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} rating [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    });
+    let summary = rate_stream(&loaded.tariff, input, out, rej, progress.as_ref())?;
+    if let Some(pb) = &progress {
+        pb.finish_and_clear();
+    }
+    let currency = loaded.tariff.currency.map(|c| format!(" {c}")).unwrap_or_default();
+    eprintln!(
+        "rated {}  rejected {}  total cost {}{}  in {:.2?} ({:.0} events/s){}",
+        summary.rated,
+        summary.rejected,
+        summary.total_cost.normalize(),
+        currency,
+        summary.elapsed,
+        summary.per_second(),
+        if summary.rejected > 0 { format!("  rejects: {}", rej_path.display()) } else { String::new() }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Path helper for tests.
+pub fn default_rejects_path(out: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.rejects.csv", out.display()))
+}

@@ -1,0 +1,740 @@
+//! `rate()` and `max_usage()`: the algorithm of `docs/rating-semantics.md`.
+//!
+//! The walk is position based: `p` is the offset from the call's start in nanoseconds (units for
+//! SMS and data). At each step the active profile segment, band and rate group at `p` give one
+//! piece, whose duration is rounded up to the increment; an overrun moves `p` past the band
+//! boundary, so the next piece is shortened and the overrun is billed at the earlier price.
+//! Costs are summed as exact numerators over the rate units and divided once at the end, so the
+//! total is rounded once, from the exact value.
+
+use jiff::Timestamp;
+use jiff::tz::Offset;
+use rust_decimal::Decimal;
+use smallvec::SmallVec;
+use toll_core::civil::{NANOS_PER_DAY, civil_from_days, split_local};
+use toll_core::phone::{NumberKind, PhoneError, PhoneNumber};
+use toll_core::rounding::{Rounding, exact_ratio_round};
+use toll_core::usage::Tor;
+
+use crate::carriers::Range;
+use crate::def::Numbering;
+use crate::tariff::{Activation, Binding, DestRef, NONE, Tariff, Zone};
+use crate::trie::MAX_MATCHES;
+
+/// Longest voice usage rated in one event; longer is almost certainly a broken CDR.
+pub const MAX_VOICE_USAGE_NS: i64 = 31 * NANOS_PER_DAY;
+/// A call is never split into more pieces than this (bands × days × groups).
+pub const MAX_PIECES: usize = 10_000;
+/// How deep fallback subjects may chain.
+pub const MAX_FALLBACK_DEPTH: usize = 8;
+
+/// One event to rate. Borrowed strings: rating allocates nothing for the event itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    pub tenant: &'a str,
+    pub category: &'a str,
+    pub subject: &'a str,
+    /// The dialled number (callee).
+    pub destination: &'a str,
+    pub start: Timestamp,
+    /// The UTC offset the start was written with: the clock of tariffs imported from CGRateS.
+    pub offset: Offset,
+    /// Nanoseconds for voice, units for SMS and data.
+    pub usage: i64,
+    pub tor: Tor,
+    /// The carrier of the route actually used, if known; else the callee's range decides.
+    pub route_carrier: Option<&'a str>,
+}
+
+/// Why an event could not be rated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    #[error("usage must not be negative")]
+    NegativeUsage,
+    #[error("usage longer than {} days", MAX_VOICE_USAGE_NS / NANOS_PER_DAY)]
+    UsageTooLong,
+    #[error("destination number: {0}")]
+    InvalidNumber(#[from] PhoneError),
+    #[error("no rating profile for tenant {tenant:?}, category {category:?}, subject {subject:?} (nor *any) at {at}")]
+    NoProfile { tenant: String, category: String, subject: String, at: Timestamp },
+    #[error("carrier unknown for {destination:?}: the tariff only has carrier-specific rating profiles for this subject")]
+    CarrierUnknown { destination: String },
+    #[error("unauthorized destination {destination:?}: no prefix, *any or fallback subject of plan {plan:?} rates it at {at}")]
+    UnauthorizedDestination { destination: String, plan: String, at: Timestamp },
+    #[error("no time band of plan {plan:?} covers destination {destination:?} at {at}")]
+    NoRateInterval { destination: String, plan: String, at: Timestamp },
+    #[error("the call would be split into more than {MAX_PIECES} pieces")]
+    TooManyPieces,
+    #[error("amount out of range")]
+    Overflow,
+}
+
+/// Which carrier a rated event was attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarrierOutcome {
+    /// Given by the event (the route's carrier).
+    Route,
+    /// Estimated from the callee's number range (index into the range table's carriers).
+    Callee(u32),
+    /// Neither the event nor the range table says.
+    Unknown,
+}
+
+/// One priced stretch of a call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Piece {
+    /// Offset from the call's start (ns or units).
+    pub offset: i64,
+    /// Real usage covered by this piece.
+    pub real: i64,
+    /// Usage billed: `real` rounded up to whole increments.
+    pub rated: i64,
+    pub plan: u32,
+    pub timing: u32,
+    pub destination_rate: u32,
+    pub rate: u32,
+    pub rate_row: u16,
+    pub destination: DestRef,
+    pub prefix_len: u8,
+    pub(crate) numerator: Decimal,
+    pub(crate) unit: i64,
+}
+
+impl Piece {
+    /// The piece's cost before the call's rounding: rate × rated / unit (28 significant digits
+    /// when not a terminating decimal; the call total is computed exactly).
+    pub fn cost(&self) -> Decimal {
+        if self.unit == 0 {
+            return Decimal::ZERO;
+        }
+        self.numerator.checked_div(Decimal::from(self.unit)).unwrap_or(Decimal::MAX).normalize()
+    }
+}
+
+/// A rated event: the cost and how it came about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rated {
+    /// Total, rounded once with `rounding`.
+    pub cost: Decimal,
+    /// Connect fee charged (from the first piece's rate; zero for zero usage).
+    pub connect_fee: Decimal,
+    pub usage: i64,
+    pub rated_usage: i64,
+    pub rounding: Rounding,
+    /// The `*free` max cost reduced the total.
+    pub capped: bool,
+    /// The `min_cost` floor raised the total.
+    pub floored: bool,
+    pub destination: DestRef,
+    pub prefix_len: u8,
+    pub plan: u32,
+    pub carrier: CarrierOutcome,
+    /// Index of the callee's number range, if the range table knows it.
+    pub range: Option<u32>,
+    pub pieces: SmallVec<[Piece; 4]>,
+    pub(crate) disconnect_cap: Option<Decimal>,
+}
+
+impl Rated {
+    /// The prefix of the dialled (normalised) number that matched; empty for `*any`.
+    pub fn matched_prefix<'a>(&self, number: &'a str) -> &'a str {
+        number.get(..usize::from(self.prefix_len)).unwrap_or("")
+    }
+}
+
+/// The answer to "how long may this call last?"
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxUsage {
+    /// Largest usage ≤ the requested one whose cost fits.
+    pub usage: i64,
+    /// Cost of a call of exactly that usage.
+    pub cost: Decimal,
+    pub limited_by: Limit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// The whole requested usage fits.
+    Requested,
+    /// The available balance ran out.
+    Balance,
+    /// A `*disconnect` max cost was reached.
+    MaxCost,
+}
+
+/// The number as the tariff matches it, and the callee's range.
+struct Callee<'a> {
+    number: PhoneNumber,
+    range: Option<(u32, &'a Range)>,
+}
+
+impl Tariff {
+    fn callee(&self, dialled: &str) -> Result<Callee<'_>, RateError> {
+        let national = PhoneNumber::parse_cn(dialled);
+        let number = match self.numbering {
+            Numbering::ChinaNational => national.clone()?,
+            Numbering::AsDialled => PhoneNumber::raw(dialled)?,
+        };
+        let range = match &national {
+            Ok(n) if n.kind() != NumberKind::Other => self.ranges.lookup_indexed(n.as_str()),
+            _ => None,
+        };
+        Ok(Callee { number, range })
+    }
+
+    /// Interned carrier id for profile look-up, and the outcome to report.
+    fn carrier_of(&self, ev: &Event<'_>, callee: &Callee<'_>) -> (u32, CarrierOutcome) {
+        if let Some(route) = ev.route_carrier.filter(|r| !r.trim().is_empty()) {
+            let id = match self.ranges.carrier_by_name(route) {
+                Some(c) => self.range_carrier_ids[c as usize],
+                None => self.string_id(&route.trim().to_lowercase()),
+            };
+            return (id, CarrierOutcome::Route);
+        }
+        match callee.range.and_then(|(_, r)| r.carrier) {
+            Some(c) => (self.range_carrier_ids[c as usize], CarrierOutcome::Callee(c)),
+            None => (NONE, CarrierOutcome::Unknown),
+        }
+    }
+
+    /// Profile keys in priority order for one subject.
+    fn subject_keys(&self, t: u32, c: u32, s: u32, carrier: u32) -> [Option<&[Activation]>; 2] {
+        let get = |car: u32| self.profiles.get(&(t, c, s, car)).map(|b| &**b);
+        [if carrier == NONE { None } else { get(carrier) }, get(NONE)]
+    }
+
+    fn has_carrier_specific(&self, t: u32, c: u32, s: u32) -> bool {
+        self.profiles.keys().any(|&(pt, pc, ps, car)| pt == t && pc == c && ps == s && car != NONE)
+    }
+}
+
+/// The activation in force at `at` among keys in priority order.
+fn effective<'a>(keys: &[Option<&'a [Activation]>], at: i64) -> Option<&'a Activation> {
+    for list in keys.iter().flatten() {
+        let n = list.partition_point(|a| a.at <= at);
+        if n > 0 {
+            return Some(&list[n - 1]);
+        }
+    }
+    None
+}
+
+/// A stretch of the call under one profile activation, with its destination resolved.
+#[derive(Clone, Copy)]
+struct Segment<'a> {
+    end: i64,
+    plan: u32,
+    binding: &'a Binding,
+    prefix_len: u8,
+}
+
+struct Ctx<'t, 'e> {
+    tariff: &'t Tariff,
+    ev: &'e Event<'e>,
+    start_ns: i64,
+    tenant: u32,
+    category: u32,
+    carrier: u32,
+}
+
+impl<'t> Ctx<'t, '_> {
+    fn ts(&self, ns: i64) -> Timestamp {
+        Timestamp::from_nanosecond(i128::from(ns)).unwrap_or(self.ev.start)
+    }
+
+    /// Destination binding for a plan at instant `at`, trying fallback subjects.
+    fn resolve(
+        &self,
+        act: &Activation,
+        number: &[u8],
+        at: i64,
+        depth: usize,
+        visited: &mut SmallVec<[u32; 8]>,
+    ) -> Option<(u32, &'t Binding, u8)> {
+        let t = self.tariff;
+        let plan = &t.plans[act.plan as usize];
+        let empty = SmallVec::<[u32; 2]>::new();
+        let mut matches = [(0usize, &empty); MAX_MATCHES];
+        let n = t.prefixes.matches(number, &mut matches);
+        for &(len, dests) in &matches[..n] {
+            let mut best: Option<&Binding> = None;
+            for d in dests.iter() {
+                if let Some(&b) = plan.bindings.get(d) {
+                    let b = &t.bindings[b as usize];
+                    if self.active_at(b, at) && best.is_none_or(|x| b.max_weight > x.max_weight) {
+                        best = Some(b);
+                    }
+                }
+            }
+            if let Some(b) = best {
+                return Some((act.plan, b, len.min(255) as u8));
+            }
+        }
+        if let Some(any) = plan.any {
+            let b = &t.bindings[any as usize];
+            if self.active_at(b, at) {
+                return Some((act.plan, b, 0));
+            }
+        }
+        if depth >= MAX_FALLBACK_DEPTH {
+            return None;
+        }
+        for &fs in act.fallbacks.iter() {
+            if visited.contains(&fs) {
+                continue;
+            }
+            visited.push(fs);
+            let keys = t.subject_keys(self.tenant, self.category, fs, self.carrier);
+            if let Some(fa) = effective(&keys, at) {
+                if let Some(found) = self.resolve(fa, number, at, depth + 1, visited) {
+                    return Some(found);
+                }
+            }
+        }
+        None
+    }
+
+    fn local(&self, at: i64) -> (i64, i64, i64) {
+        // (local ns, offset ns, next transition instant or i64::MAX)
+        match &self.tariff.zone {
+            Zone::EventOffset => {
+                let off = i64::from(self.ev.offset.seconds()) * 1_000_000_000;
+                (at.saturating_add(off), off, i64::MAX)
+            }
+            Zone::Named(tz) => {
+                let ts = self.ts(at);
+                let off = i64::from(tz.to_offset(ts).seconds()) * 1_000_000_000;
+                let next = tz
+                    .following(ts)
+                    .next()
+                    .and_then(|tr| i64::try_from(tr.timestamp().as_nanosecond()).ok())
+                    .unwrap_or(i64::MAX);
+                (at.saturating_add(off), off, next)
+            }
+        }
+    }
+
+    fn active_at(&self, b: &Binding, at: i64) -> bool {
+        let (local, _, _) = self.local(at);
+        let (days, tod) = split_local(local);
+        let date = civil_from_days(days);
+        active_row(self.tariff, b, &date, days, tod).is_some()
+    }
+
+    /// The band row active at `at` and the instant the active band next changes (a band of
+    /// equal or higher weight starts, or local midnight).
+    fn band_at(&self, b: &Binding, at: i64) -> Option<(usize, i64)> {
+        let (local, off, next_tr) = self.local(at);
+        let (days, tod) = split_local(local);
+        let date = civil_from_days(days);
+        let (row, next_tod) = active_row(self.tariff, b, &date, days, tod)?;
+        let mut end = at.saturating_add(next_tod - tod);
+        let _ = off;
+        // A DST transition before that boundary moves the wall clock: re-read the bands there
+        // and split only if the band or the day really changes.
+        let mut t = next_tr;
+        let mut guard = 0;
+        while t < end && guard < 8 {
+            guard += 1;
+            let (l2, _, next2) = self.local(t);
+            let (d2, tod2) = split_local(l2);
+            let date2 = civil_from_days(d2);
+            match active_row(self.tariff, b, &date2, d2, tod2) {
+                Some((r2, next_tod2)) if r2 == row && d2 == days => {
+                    end = t.saturating_add(next_tod2 - tod2);
+                    t = next2;
+                }
+                _ => {
+                    end = t;
+                    break;
+                }
+            }
+        }
+        Some((row, end))
+    }
+}
+
+/// The active row of a binding on a date at a time of day, and the time of day at which the
+/// active row changes next (`NANOS_PER_DAY` = midnight).
+fn active_row(t: &Tariff, b: &Binding, date: &toll_core::civil::CivilDate, days: i64, tod: i64) -> Option<(usize, i64)> {
+    let mut best: Option<usize> = None;
+    for (i, r) in b.rows.iter().enumerate() {
+        if !t.timings[r.timing as usize].matches_date(date, days, &t.calendars) {
+            continue;
+        }
+        if r.start <= tod {
+            let better = match best {
+                None => true,
+                Some(bi) => {
+                    let cur = &b.rows[bi];
+                    r.weight > cur.weight || (r.weight == cur.weight && r.start > cur.start)
+                }
+            };
+            if better {
+                best = Some(i);
+            }
+        } else {
+            // Rows are sorted by start: this is the next band to start today. It takes over
+            // only if it outranks the current one; otherwise look further.
+            match best {
+                None => return None,
+                Some(bi) => {
+                    let cur = &b.rows[bi];
+                    if r.weight >= cur.weight {
+                        return Some((bi, r.start));
+                    }
+                }
+            }
+        }
+    }
+    best.map(|bi| (bi, NANOS_PER_DAY))
+}
+
+/// Exact accumulation of piece costs: numerators per rate unit, divided once.
+#[derive(Debug, Clone, Default)]
+struct Accum {
+    parts: SmallVec<[(i64, Decimal); 2]>,
+}
+
+impl Accum {
+    fn add(&mut self, unit: i64, numerator: Decimal) -> Result<(), RateError> {
+        if unit == 0 || numerator.is_zero() {
+            return Ok(());
+        }
+        for (u, n) in self.parts.iter_mut() {
+            if *u == unit {
+                *n = n.checked_add(numerator).ok_or(RateError::Overflow)?;
+                return Ok(());
+            }
+        }
+        self.parts.push((unit, numerator));
+        Ok(())
+    }
+
+    /// (numerator, common denominator) of the sum.
+    fn ratio(&self) -> Result<(Decimal, u128), RateError> {
+        let mut l: u128 = 1;
+        for &(u, _) in &self.parts {
+            let u = u as u128;
+            l = l.checked_mul(u / gcd(l, u)).ok_or(RateError::Overflow)?;
+        }
+        let mut num = Decimal::ZERO;
+        for &(u, n) in &self.parts {
+            let f = Decimal::from_i128_with_scale(i128::try_from(l / u as u128).map_err(|_| RateError::Overflow)?, 0);
+            num = num.checked_add(n.checked_mul(f).ok_or(RateError::Overflow)?).ok_or(RateError::Overflow)?;
+        }
+        Ok((num, l))
+    }
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Caps, floor and rounding that apply to a call, from the destination rates of its pieces.
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    rounding: Rounding,
+    free_cap: Option<Decimal>,
+    disconnect_cap: Option<Decimal>,
+    min_cost: Option<Decimal>,
+}
+
+impl Terms {
+    fn of(t: &Tariff, pieces: &[Piece]) -> Terms {
+        let mut terms = Terms {
+            rounding: Rounding { method: toll_core::RoundingMethod::Middle, decimals: 4 },
+            free_cap: None,
+            disconnect_cap: None,
+            min_cost: None,
+        };
+        for (i, p) in pieces.iter().enumerate() {
+            let dr = &t.drs[p.destination_rate as usize];
+            if i == 0 || dr.rounding.decimals > terms.rounding.decimals {
+                terms.rounding = dr.rounding;
+            }
+            terms.free_cap = min_opt(terms.free_cap, dr.free_cap);
+            terms.disconnect_cap = min_opt(terms.disconnect_cap, dr.disconnect_cap);
+            terms.min_cost = match (terms.min_cost, dr.min_cost) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        terms
+    }
+
+    /// Total of a call: connect fee + pieces, floored, capped, rounded once.
+    fn total(&self, acc: &Accum, connect_fee: Decimal) -> Result<(Decimal, bool, bool), RateError> {
+        let (mut num, den) = acc.ratio()?;
+        let den_d = Decimal::from_i128_with_scale(i128::try_from(den).map_err(|_| RateError::Overflow)?, 0);
+        num = num.checked_add(connect_fee.checked_mul(den_d).ok_or(RateError::Overflow)?).ok_or(RateError::Overflow)?;
+        let mut floored = false;
+        let mut capped = false;
+        if let Some(min) = self.min_cost {
+            let m = min.checked_mul(den_d).ok_or(RateError::Overflow)?;
+            if num < m {
+                num = m;
+                floored = true;
+            }
+        }
+        if let Some(cap) = self.free_cap {
+            let c = cap.checked_mul(den_d).ok_or(RateError::Overflow)?;
+            if num > c {
+                num = c;
+                capped = true;
+            }
+        }
+        let cost = exact_ratio_round(num, den, self.rounding.decimals, self.rounding.method)
+            .map_err(|_| RateError::Overflow)?;
+        Ok((cost, capped, floored))
+    }
+}
+
+fn min_opt(a: Option<Decimal>, b: Option<Decimal>) -> Option<Decimal> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Rates one event.
+pub fn rate(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
+    let (rated, _) = rate_with_accum(tariff, ev)?;
+    Ok(rated)
+}
+
+fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), RateError> {
+    if ev.usage < 0 {
+        return Err(RateError::NegativeUsage);
+    }
+    if ev.tor.is_time() && ev.usage > MAX_VOICE_USAGE_NS {
+        return Err(RateError::UsageTooLong);
+    }
+    let start_ns = i64::try_from(ev.start.as_nanosecond()).map_err(|_| RateError::Overflow)?;
+    let callee = tariff.callee(ev.destination)?;
+    let (carrier, carrier_outcome) = tariff.carrier_of(ev, &callee);
+    let tenant = tariff.string_id(ev.tenant);
+    let category = tariff.string_id(ev.category);
+    let subject = tariff.string_id(ev.subject);
+    let ctx = Ctx { tariff, ev, start_ns, tenant, category, carrier };
+
+    let own = tariff.subject_keys(tenant, category, subject, carrier);
+    let any = tariff.subject_keys(tenant, category, tariff.any_id, carrier);
+    let keys = [own[0], own[1], any[0], any[1]];
+    let no_profile = |at: i64| {
+        if carrier == NONE
+            && (tariff.has_carrier_specific(tenant, category, subject)
+                || tariff.has_carrier_specific(tenant, category, tariff.any_id))
+        {
+            RateError::CarrierUnknown { destination: ev.destination.to_string() }
+        } else {
+            RateError::NoProfile {
+                tenant: ev.tenant.to_string(),
+                category: ev.category.to_string(),
+                subject: ev.subject.to_string(),
+                at: ctx.ts(at),
+            }
+        }
+    };
+
+    // Profile segments: split where the activation in force changes (voice only).
+    let total = ev.usage;
+    let number = callee.number.as_str().as_bytes();
+    let mut segments: SmallVec<[Segment<'_>; 2]> = SmallVec::new();
+    let mut seg_start = 0i64;
+    loop {
+        let at = start_ns.saturating_add(seg_start);
+        let act = effective(&keys, at).ok_or_else(|| no_profile(at))?;
+        let mut visited = SmallVec::new();
+        let (plan, binding, prefix_len) = ctx.resolve(act, number, at, 0, &mut visited).ok_or_else(|| {
+            RateError::UnauthorizedDestination {
+                destination: ev.destination.to_string(),
+                plan: tariff.plan_id(act.plan).to_string(),
+                at: ctx.ts(at),
+            }
+        })?;
+        // Next instant where a higher-priority key's activation starts within the call.
+        let mut next = i64::MAX;
+        if ev.tor.is_time() {
+            for list in keys.iter().flatten() {
+                let i = list.partition_point(|a| a.at <= at);
+                if let Some(a) = list.get(i) {
+                    let off = a.at - start_ns;
+                    if off < total && off < next && !std::ptr::eq(effective(&keys, a.at).unwrap_or(act), act) {
+                        next = off;
+                    }
+                }
+            }
+        }
+        segments.push(Segment { end: next, plan, binding, prefix_len });
+        if next >= total || segments.len() >= 64 {
+            break;
+        }
+        seg_start = next;
+    }
+
+    let first = segments[0];
+    let mut rated = Rated {
+        cost: Decimal::ZERO,
+        connect_fee: Decimal::ZERO,
+        usage: total,
+        rated_usage: 0,
+        rounding: Rounding { method: toll_core::RoundingMethod::Middle, decimals: 4 },
+        capped: false,
+        floored: false,
+        destination: first.binding.dest,
+        prefix_len: first.prefix_len,
+        plan: first.plan,
+        carrier: carrier_outcome,
+        range: callee.range.map(|(i, _)| i),
+        pieces: SmallVec::new(),
+        disconnect_cap: None,
+    };
+    let mut acc = Accum::default();
+    if total == 0 {
+        // Zero usage costs nothing, not even the connect fee.
+        if let Some(p) = first_piece_terms(&ctx, &first) {
+            rated.rounding = tariff.drs[p as usize].rounding;
+        }
+        return Ok((rated, acc));
+    }
+
+    let mut p = 0i64;
+    let mut seg_i = 0usize;
+    // SMS and data are priced by the band active at their start, for their whole usage.
+    let mut fixed_band: Option<usize> = None;
+    while p < total {
+        while segments[seg_i].end <= p && seg_i + 1 < segments.len() {
+            seg_i += 1;
+        }
+        let seg = segments[seg_i];
+        let at = start_ns.saturating_add(p);
+        let (row_i, band_end) = match (ev.tor.is_time(), fixed_band) {
+            (false, Some(r)) => (r, i64::MAX),
+            _ => {
+                let (r, end) = ctx.band_at(seg.binding, at).ok_or_else(|| RateError::NoRateInterval {
+                    destination: ev.destination.to_string(),
+                    plan: tariff.plan_id(seg.plan).to_string(),
+                    at: ctx.ts(at),
+                })?;
+                if ev.tor.is_time() {
+                    (r, end.saturating_sub(start_ns))
+                } else {
+                    fixed_band = Some(r);
+                    (r, i64::MAX)
+                }
+            }
+        };
+        let row = &seg.binding.rows[row_i];
+        let dr = &tariff.drs[row.dr as usize];
+        let rate = &tariff.rates[dr.rate as usize];
+        let gi = rate.rows.partition_point(|r| r.group_start <= p).saturating_sub(1);
+        let group = &rate.rows[gi];
+        let next_group = rate.rows.get(gi + 1).map_or(i64::MAX, |r| r.group_start);
+        let piece_end = band_end.min(seg.end).min(next_group).min(total);
+        let dur = (piece_end - p).max(1);
+        let inc = group.increment.max(1);
+        let rated_len = dur
+            .checked_add(inc - 1)
+            .map(|x| x / inc * inc)
+            .ok_or(RateError::Overflow)?;
+        let real = (p.saturating_add(rated_len)).min(total) - p;
+        let numerator = if group.unit == 0 {
+            Decimal::ZERO
+        } else {
+            group.rate.checked_mul(Decimal::from(rated_len)).ok_or(RateError::Overflow)?
+        };
+        acc.add(group.unit, numerator)?;
+        if rated.pieces.len() >= MAX_PIECES {
+            return Err(RateError::TooManyPieces);
+        }
+        rated.pieces.push(Piece {
+            offset: p,
+            real,
+            rated: rated_len,
+            plan: seg.plan,
+            timing: row.timing,
+            destination_rate: row.dr,
+            rate: dr.rate,
+            rate_row: gi as u16,
+            destination: seg.binding.dest,
+            prefix_len: seg.prefix_len,
+            numerator,
+            unit: group.unit,
+        });
+        rated.rated_usage = rated.rated_usage.saturating_add(rated_len);
+        p = p.saturating_add(rated_len);
+    }
+
+    let first_rate = &tariff.rates[rated.pieces[0].rate as usize];
+    rated.connect_fee = first_rate.rows[0].connect_fee;
+    let terms = Terms::of(tariff, &rated.pieces);
+    let (cost, capped, floored) = terms.total(&acc, rated.connect_fee)?;
+    rated.cost = cost;
+    rated.capped = capped;
+    rated.floored = floored;
+    rated.rounding = terms.rounding;
+    rated.disconnect_cap = terms.disconnect_cap;
+    Ok((rated, acc))
+}
+
+fn first_piece_terms(ctx: &Ctx<'_, '_>, seg: &Segment<'_>) -> Option<u32> {
+    let at = ctx.start_ns;
+    ctx.band_at(seg.binding, at).map(|(r, _)| seg.binding.rows[r].dr)
+}
+
+/// The longest usage, up to `ev.usage`, that `available` can pay for (prepaid authorisation).
+pub fn max_usage(tariff: &Tariff, ev: &Event<'_>, available: Decimal) -> Result<MaxUsage, RateError> {
+    let (full, _) = rate_with_accum(tariff, ev)?;
+    let fits = |cost: Decimal, disc: Option<Decimal>| cost <= available && disc.is_none_or(|c| cost <= c);
+    if fits(full.cost, full.disconnect_cap) {
+        return Ok(MaxUsage { usage: full.usage, cost: full.cost, limited_by: Limit::Requested });
+    }
+    // Grow the call piece by piece; inside the first piece that does not fit, binary-search the
+    // number of whole increments. Cost never decreases with usage, so the search is exact.
+    let mut acc = Accum::default();
+    let mut best = MaxUsage { usage: 0, cost: Decimal::ZERO, limited_by: Limit::Balance };
+    for (k, piece) in full.pieces.iter().enumerate() {
+        let terms = Terms::of(tariff, &full.pieces[..=k]);
+        let rate = &tariff.rates[piece.rate as usize];
+        let group = &rate.rows[usize::from(piece.rate_row)];
+        let inc = group.increment.max(1);
+        let steps = piece.rated / inc;
+        let connect_fee = full.connect_fee;
+        let cost_at = |j: i64| -> Result<Decimal, RateError> {
+            let mut a = acc.clone();
+            if group.unit != 0 {
+                let n = group.rate.checked_mul(Decimal::from(j * inc)).ok_or(RateError::Overflow)?;
+                a.add(group.unit, n)?;
+            }
+            Ok(terms.total(&a, connect_fee)?.0)
+        };
+        let usage_at = |j: i64| (piece.offset + j * inc).min(full.usage);
+        let full_cost = cost_at(steps)?;
+        if fits(full_cost, terms.disconnect_cap) {
+            best = MaxUsage { usage: usage_at(steps), cost: full_cost, limited_by: Limit::Balance };
+            acc.add(piece.unit, piece.numerator)?;
+            continue;
+        }
+        // Largest j in [0, steps) that fits; j = 0 is the end of the previous piece.
+        let (mut lo, mut hi) = (0i64, steps);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(cost_at(mid)?, terms.disconnect_cap) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo > 0 {
+            best = MaxUsage { usage: usage_at(lo), cost: cost_at(lo)?, limited_by: Limit::Balance };
+        }
+        let over_cap = terms.disconnect_cap.is_some_and(|c| full_cost > c && full_cost <= available);
+        best.limited_by = if over_cap { Limit::MaxCost } else { Limit::Balance };
+        return Ok(best);
+    }
+    Ok(best)
+}

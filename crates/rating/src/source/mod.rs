@@ -1,0 +1,56 @@
+//! Tariff file formats. Pure: they read bytes that the caller (CLI, server upload) supplies.
+//!
+//! - [`cgrates`]: the classic CGRateS tariff-plan folder (`Destinations.csv`, `Rates.csv`, ...).
+//! - [`toll`]: Toll's own single TOML file (`tariff.toml`), human-writable, with time zone,
+//!   currency and holiday calendars.
+//!
+//! Both produce a [`TariffDef`]; problems go into [`Diagnostics`] with file, line and column.
+
+pub mod cgrates;
+pub mod fields;
+pub mod toll;
+
+use crate::def::TariffDef;
+use crate::diag::Diagnostics;
+
+/// One file of a tariff folder.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The file name relative to the folder, e.g. `Rates.csv` or `tariff.toml`.
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Which format a set of files is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Cgrates,
+    Toll,
+}
+
+/// The name Toll's own tariff file has inside a folder.
+pub const TOLL_FILE: &str = "tariff.toml";
+
+/// Decides the format from the file names: a `*.toml` file means Toll's format, otherwise the
+/// CGRateS CSV layout.
+pub fn detect(files: &[SourceFile]) -> Format {
+    if files.iter().any(|f| f.name.ends_with(".toml")) { Format::Toll } else { Format::Cgrates }
+}
+
+/// Parses whatever format the files are in. The definition is returned even when there are
+/// errors, so that compilation can add its own diagnostics to the same list.
+pub fn parse(files: &[SourceFile], diags: &mut Diagnostics) -> TariffDef {
+    match detect(files) {
+        Format::Cgrates => cgrates::parse(files, diags),
+        Format::Toll => {
+            let file = files
+                .iter()
+                .find(|f| f.name == TOLL_FILE)
+                .or_else(|| files.iter().find(|f| f.name.ends_with(".toml")));
+            match file {
+                Some(f) => toll::parse(&f.name, &f.bytes, diags),
+                None => TariffDef::empty("tariff"),
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! A prefix trie over dialled numbers: longest-prefix lookups in time proportional to the
+//! number's length, independent of how many prefixes the tariff has.
+//!
+//! Digits, the overwhelming majority of edges, sit in a fixed array per node; anything else
+//! (`+`, `*`, letters of SIP users such as `voicemail`) goes through a side map. Nodes live in
+//! one `Vec` and refer to each other by index, so a 200,000-prefix tariff is a handful of large
+//! allocations rather than a million small ones.
+
+use rustc_hash::FxHashMap;
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+struct Node {
+    digits: [u32; 10],
+    value: u32,
+}
+
+impl Node {
+    const EMPTY: Node = Node { digits: [NONE; 10], value: NONE };
+}
+
+/// Maps prefixes to values of type `V`.
+#[derive(Debug, Clone)]
+pub struct PrefixTrie<V> {
+    nodes: Vec<Node>,
+    other: FxHashMap<(u32, u8), u32>,
+    values: Vec<V>,
+}
+
+impl<V> Default for PrefixTrie<V> {
+    fn default() -> Self {
+        PrefixTrie { nodes: vec![Node::EMPTY], other: FxHashMap::default(), values: Vec::new() }
+    }
+}
+
+/// Up to this many matches are reported by [`PrefixTrie::matches`]; numbers are at most 32 bytes.
+pub const MAX_MATCHES: usize = 33;
+
+impl<V> PrefixTrie<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Number of trie nodes (for memory estimates).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn child(&self, node: u32, b: u8) -> u32 {
+        if b.is_ascii_digit() {
+            self.nodes[node as usize].digits[usize::from(b - b'0')]
+        } else {
+            self.other.get(&(node, b)).copied().unwrap_or(NONE)
+        }
+    }
+
+    /// The value at `prefix`, created with `make` if absent.
+    pub fn entry(&mut self, prefix: &[u8], make: impl FnOnce() -> V) -> &mut V {
+        let mut node = 0u32;
+        for &b in prefix {
+            let next = self.child(node, b);
+            node = if next == NONE {
+                let id = self.nodes.len() as u32;
+                self.nodes.push(Node::EMPTY);
+                if b.is_ascii_digit() {
+                    self.nodes[node as usize].digits[usize::from(b - b'0')] = id;
+                } else {
+                    self.other.insert((node, b), id);
+                }
+                id
+            } else {
+                next
+            };
+        }
+        let slot = self.nodes[node as usize].value;
+        let idx = if slot == NONE {
+            let idx = self.values.len() as u32;
+            self.values.push(make());
+            self.nodes[node as usize].value = idx;
+            idx
+        } else {
+            slot
+        };
+        &mut self.values[idx as usize]
+    }
+
+    /// The value of the longest prefix of `number`, with the prefix length.
+    pub fn longest(&self, number: &[u8]) -> Option<(usize, &V)> {
+        let mut best = None;
+        self.walk(number, |len, v| {
+            best = Some((len, v));
+        });
+        best
+    }
+
+    /// Calls `f(prefix_len, value)` for every prefix of `number` present, shortest first.
+    pub fn walk<'a>(&'a self, number: &[u8], mut f: impl FnMut(usize, &'a V)) {
+        let mut node = 0u32;
+        let root = self.nodes[0].value;
+        if root != NONE {
+            f(0, &self.values[root as usize]);
+        }
+        for (i, &b) in number.iter().enumerate() {
+            node = self.child(node, b);
+            if node == NONE {
+                return;
+            }
+            let v = self.nodes[node as usize].value;
+            if v != NONE {
+                f(i + 1, &self.values[v as usize]);
+            }
+        }
+    }
+
+    /// All prefixes of `number` present, as (length, value), longest first, into a fixed buffer.
+    pub fn matches<'a>(&'a self, number: &[u8], out: &mut [(usize, &'a V); MAX_MATCHES]) -> usize
+    where
+        V: 'a,
+    {
+        let mut n = 0;
+        self.walk(number, |len, v| {
+            if n < MAX_MATCHES {
+                out[n] = (len, v);
+                n += 1;
+            }
+        });
+        out[..n].reverse();
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_wins() {
+        let mut t: PrefixTrie<&str> = PrefixTrie::new();
+        *t.entry(b"0723", || "") = "RET";
+        *t.entry(b"0723045", || "") = "SPEC";
+        *t.entry(b"+49", || "") = "DE";
+        *t.entry(b"voicemail", || "") = "VM";
+        assert_eq!(t.longest(b"0723045123"), Some((7, &"SPEC")));
+        assert_eq!(t.longest(b"0723123"), Some((4, &"RET")));
+        assert_eq!(t.longest(b"+4930"), Some((3, &"DE")));
+        assert_eq!(t.longest(b"voicemail"), Some((9, &"VM")));
+        assert_eq!(t.longest(b"0724"), None);
+        assert_eq!(t.longest(b""), None);
+        assert_eq!(t.len(), 4);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_linear_scan(prefixes in proptest::collection::vec("[0-9+*a]{1,6}", 1..40), number in "[0-9+*a]{0,10}") {
+            let mut t: PrefixTrie<usize> = PrefixTrie::new();
+            for (i, p) in prefixes.iter().enumerate() {
+                let v = t.entry(p.as_bytes(), || i);
+                let _ = v;
+            }
+            let want = prefixes.iter().filter(|p| number.starts_with(p.as_str())).map(|p| p.len()).max();
+            proptest::prop_assert_eq!(t.longest(number.as_bytes()).map(|(l, _)| l), want);
+        }
+    }
+}
