@@ -315,6 +315,21 @@ fn headers_comments_blank_lines_and_case_insensitive_names() {
 }
 
 #[test]
+fn line_numbers_with_crlf_comments_and_multiline_fields() {
+    let folder = files(&[(
+        "Destinations.csv",
+        b"Id,Prefix\r\nA,1\r\n#c\r\n\r\nB,2\r\n\"C\nD\",3\n# x\n#y\nE,4 4\n",
+    )]);
+    let mut diags = Diagnostics::default();
+    let def = cgrates::parse(&folder, &mut diags);
+    let lines: Vec<(&str, u32)> =
+        def.destinations.iter().map(|d| (&*d.id.value, d.prefix.pos.line)).collect();
+    assert_eq!(lines, [("A", 2), ("B", 5)]);
+    expect_error(&diags, "Destinations.csv", 6, 1, "control characters");
+    expect_error(&diags, "Destinations.csv", 10, 2, "whitespace");
+}
+
+#[test]
 fn an_exact_name_wins_over_a_case_insensitive_one() {
     let folder = files(&[("RATES.csv", b"R,0,1,1s,1s,0s\n"), ("Rates.csv", b"EXACT,0,1,1s,1s,0s\n")]);
     let mut diags = Diagnostics::default();

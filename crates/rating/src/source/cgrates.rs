@@ -209,21 +209,24 @@ impl FileReader<'_> {
             .from_reader(bytes);
         let mut record = ByteRecord::new();
         let mut first = true;
+        let lines = LineIndex::new(bytes);
         loop {
             let before = reader.position().byte();
             match reader.read_byte_record(&mut record) {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
-                    let line = e.position().map_or(reader.position().line(), |p| p.line());
-                    self.diags.error(Pos::new(&self.file, to_u32(line), 1), format!("CSV: {e}"));
+                    let at = e.position().map_or(reader.position().byte(), |p| p.byte());
+                    let line = lines.line_of_record(bytes, usize::try_from(at).unwrap_or(0));
+                    self.diags.error(Pos::new(&self.file, line, 1), format!("CSV: {e}"));
                     if reader.position().byte() > before {
                         continue;
                     }
                     break;
                 }
             }
-            let line = record.position().map_or(0, |p| to_u32(p.line()));
+            let start = record.position().map_or(0, |p| p.byte());
+            let line = lines.line_of_record(bytes, usize::try_from(start).unwrap_or(usize::MAX));
             if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
                 continue; // a blank row
             }
@@ -513,6 +516,42 @@ impl<'r> Row<'r> {
         f: impl FnOnce(&str) -> FieldResult<T>,
     ) -> Option<Spanned<T>> {
         self.get(i, diags, f).map(|v| Spanned::new(v, self.pos(i)))
+    }
+}
+
+/// Line numbers from byte offsets. The csv crate's own line count does not include the comment
+/// lines skipped before a record, so lines are counted here.
+struct LineIndex {
+    /// Byte offsets at which lines 2, 3, ... start.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(bytes: &[u8]) -> Self {
+        let starts = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        LineIndex { starts }
+    }
+
+    /// The 1-based line of the record whose reading started at `offset`: the reader's offset is
+    /// the end of the previous record, so blank and comment lines in between are skipped here
+    /// as the reader skips them.
+    fn line_of_record(&self, bytes: &[u8], mut offset: usize) -> u32 {
+        while let Some(&b) = bytes.get(offset) {
+            match b {
+                b'\r' | b'\n' => offset += 1,
+                b'#' => match bytes[offset..].iter().position(|&c| c == b'\n') {
+                    Some(n) => offset += n + 1,
+                    None => break,
+                },
+                _ => break,
+            }
+        }
+        to_u32(self.starts.partition_point(|&s| s <= offset) as u64 + 1)
     }
 }
 
