@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
+use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::sync::{Mutex, mpsc};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -102,85 +104,248 @@ impl Columns {
     }
 }
 
-/// Rates every record of `input` into `out`; bad rows go to `rejects`.
-pub fn rate_stream<R: Read, W: Write, J: Write>(
+/// Records per chunk handed to a rating worker: large enough to amortise the hand-over,
+/// small enough that memory stays a few megabytes whatever the file's size.
+pub const CHUNK_RECORDS: usize = 4096;
+/// Most rating workers used, whatever the machine.
+pub const MAX_WORKERS: usize = 16;
+
+/// A CSV record that could not be read, kept in file order.
+struct Broken {
+    before: usize,
+    line: u64,
+    message: String,
+}
+
+struct Chunk {
+    seq: u64,
+    records: Vec<csv::ByteRecord>,
+    len: usize,
+    broken: Vec<Broken>,
+    last_byte: u64,
+}
+
+struct Done {
+    seq: u64,
+    out: Vec<u8>,
+    rej: Vec<u8>,
+    summary: Summary,
+    records: Vec<csv::ByteRecord>,
+    last_byte: u64,
+}
+
+/// Appends one CSV field, quoted only when it must be (RFC 4180).
+fn put_field(buf: &mut Vec<u8>, first: bool, f: &[u8]) {
+    if !first {
+        buf.push(b',');
+    }
+    if f.iter().any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        buf.push(b'"');
+        for &b in f {
+            if b == b'"' {
+                buf.push(b'"');
+            }
+            buf.push(b);
+        }
+        buf.push(b'"');
+    } else {
+        buf.extend_from_slice(f);
+    }
+}
+
+fn put_row<'a>(buf: &mut Vec<u8>, fields: impl Iterator<Item = &'a [u8]>) {
+    for (i, f) in fields.enumerate() {
+        put_field(buf, i == 0, f);
+    }
+    buf.push(b'\n');
+}
+
+/// Rates every record of `input` into `out`; bad rows go to `rejects`. Uses every core.
+pub fn rate_stream<R: Read, W: Write + Send, J: Write + Send>(
     tariff: &Tariff,
     input: R,
     out: W,
     rejects: J,
     progress: Option<&ProgressBar>,
 ) -> Result<Summary, RateFileError> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, MAX_WORKERS);
+    rate_stream_with(tariff, input, out, rejects, progress, workers)
+}
+
+/// [`rate_stream`] with a chosen number of rating workers. Output order is input order.
+pub fn rate_stream_with<R: Read, W: Write + Send, J: Write + Send>(
+    tariff: &Tariff,
+    input: R,
+    mut out: W,
+    mut rejects: J,
+    progress: Option<&ProgressBar>,
+    workers: usize,
+) -> Result<Summary, RateFileError> {
     let started = Instant::now();
     let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(input);
-    let mut wtr = csv::WriterBuilder::new().flexible(true).buffer_capacity(1 << 20).from_writer(out);
-    let mut rej = csv::WriterBuilder::new().flexible(true).from_writer(rejects);
     let mut rec = csv::ByteRecord::new();
     if !rdr.read_byte_record(&mut rec)? {
         return Err(RateFileError::NoHeader);
     }
     let cols = Columns::from_header(&rec)?;
     let width = rec.len();
-    let header: Vec<Vec<u8>> = rec.iter().map(<[u8]>::to_vec).collect();
-    wtr.write_record(header.iter().map(Vec::as_slice).chain(OUTPUT_COLUMNS.iter().map(|s| s.as_bytes())))?;
-    rej.write_record([&b"line"[..], b"reason"].into_iter().chain(header.iter().map(Vec::as_slice)))?;
+    let mut head = Vec::new();
+    put_row(&mut head, rec.iter().chain(OUTPUT_COLUMNS.iter().map(|s| s.as_bytes())));
+    out.write_all(&head)?;
+    head.clear();
+    put_row(&mut head, [&b"line"[..], b"reason"].into_iter().chain(rec.iter()));
+    rejects.write_all(&head)?;
 
+    let workers = workers.clamp(1, MAX_WORKERS);
+    let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(workers * 2);
+    let work_rx = Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Done>(workers * 2);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<csv::ByteRecord>>();
+
+    let result = std::thread::scope(|scope| -> Result<Summary, RateFileError> {
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let work_rx = &work_rx;
+            let cols = &cols;
+            scope.spawn(move || {
+                loop {
+                    let chunk = match work_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(chunk) = chunk else { return };
+                    let done = rate_chunk(tariff, cols, width, chunk);
+                    if done_tx.send(done).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let writer = scope.spawn(move || -> Result<Summary, RateFileError> {
+            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut total = Summary::default();
+            for done in done_rx {
+                pending.insert(done.seq, done);
+                while let Some(d) = pending.remove(&next) {
+                    out.write_all(&d.out)?;
+                    rejects.write_all(&d.rej)?;
+                    total.rated += d.summary.rated;
+                    total.rejected += d.summary.rejected;
+                    total.total_cost += d.summary.total_cost;
+                    if let Some(pb) = progress {
+                        pb.set_position(d.last_byte);
+                    }
+                    let _ = recycle_tx.send(d.records);
+                    next += 1;
+                }
+            }
+            out.flush()?;
+            rejects.flush()?;
+            Ok(total)
+        });
+
+        // The reader: this thread.
+        let mut seq = 0u64;
+        let mut read_error = None;
+        'read: loop {
+            let mut records = recycle_rx.try_recv().unwrap_or_default();
+            let mut chunk = Chunk { seq, records: Vec::new(), len: 0, broken: Vec::new(), last_byte: 0 };
+            while chunk.len < CHUNK_RECORDS {
+                if records.len() <= chunk.len {
+                    records.push(csv::ByteRecord::new());
+                }
+                match rdr.read_byte_record(&mut records[chunk.len]) {
+                    Ok(true) => {
+                        chunk.last_byte = records[chunk.len].position().map_or(0, csv::Position::byte);
+                        chunk.len += 1;
+                    }
+                    Ok(false) => break,
+                    Err(e) => {
+                        let line = e.position().map_or(0, csv::Position::line);
+                        let io = matches!(e.kind(), csv::ErrorKind::Io(_));
+                        chunk.broken.push(Broken { before: chunk.len, line, message: format!("unreadable CSV record: {e}") });
+                        if io {
+                            read_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            let finished = chunk.len < CHUNK_RECORDS;
+            chunk.records = records;
+            if chunk.len > 0 || !chunk.broken.is_empty() {
+                if work_tx.send(chunk).is_err() {
+                    break 'read;
+                }
+                seq += 1;
+            }
+            if finished {
+                break;
+            }
+        }
+        drop(work_tx);
+        let total = writer.join().map_err(|_| RateFileError::Io(io::Error::other("writer thread panicked")))??;
+        if let Some(e) = read_error {
+            return Err(RateFileError::Csv(e));
+        }
+        Ok(total)
+    });
+    let mut summary = result?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn rate_chunk(tariff: &Tariff, cols: &Columns, width: usize, chunk: Chunk) -> Done {
+    let mut out = Vec::with_capacity(chunk.len * 128);
+    let mut rej = Vec::new();
     let mut summary = Summary::default();
     let mut cost_buf = String::with_capacity(32);
     let mut usage_buf = String::with_capacity(16);
-    let mut reason = String::with_capacity(128);
     let mut prefix_buf = String::with_capacity(32);
+    let mut reason = String::with_capacity(128);
     let mut line_buf = String::with_capacity(12);
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                // A broken record (e.g. bad quoting): report it and continue with the next one.
-                let line = e.position().map_or(0, csv::Position::line);
-                summary.rejected += 1;
-                reason.clear();
-                let _ = write!(reason, "unreadable CSV record: {e}");
-                line_buf.clear();
-                let _ = write!(line_buf, "{line}");
-                rej.write_record([line_buf.as_bytes(), reason.as_bytes()])?;
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    break;
-                }
-                continue;
-            }
+    let mut broken = chunk.broken.iter().peekable();
+    for (i, rec) in chunk.records[..chunk.len].iter().enumerate() {
+        while let Some(b) = broken.next_if(|b| b.before <= i) {
+            summary.rejected += 1;
+            line_buf.clear();
+            let _ = write!(line_buf, "{}", b.line);
+            put_row(&mut rej, [line_buf.as_bytes(), b.message.as_bytes()].into_iter());
         }
-        let line = rec.position().map_or(0, csv::Position::line);
         reason.clear();
-        match rate_record(tariff, &cols, width, &rec, &mut cost_buf, &mut usage_buf, &mut prefix_buf, &mut reason) {
+        match rate_record(tariff, cols, width, rec, &mut cost_buf, &mut usage_buf, &mut prefix_buf, &mut reason) {
             Some((cost, carrier, region, dest_id)) => {
                 summary.rated += 1;
                 summary.total_cost += cost;
-                wtr.write_record(rec.iter().chain([
-                    cost_buf.as_bytes(),
-                    usage_buf.as_bytes(),
-                    carrier.as_bytes(),
-                    region.as_bytes(),
-                    dest_id.as_bytes(),
-                    prefix_buf.as_bytes(),
-                ]))?;
+                put_row(
+                    &mut out,
+                    rec.iter().chain([
+                        cost_buf.as_bytes(),
+                        usage_buf.as_bytes(),
+                        carrier.as_bytes(),
+                        region.as_bytes(),
+                        dest_id.as_bytes(),
+                        prefix_buf.as_bytes(),
+                    ]),
+                );
             }
             None => {
                 summary.rejected += 1;
                 line_buf.clear();
-                let _ = write!(line_buf, "{line}");
-                rej.write_record([line_buf.as_bytes(), reason.as_bytes()].into_iter().chain(rec.iter()))?;
-            }
-        }
-        if let Some(pb) = progress {
-            if (summary.rated + summary.rejected) % 65_536 == 0 {
-                pb.set_position(rec.position().map_or(0, csv::Position::byte));
+                let _ = write!(line_buf, "{}", rec.position().map_or(0, csv::Position::line));
+                put_row(&mut rej, [line_buf.as_bytes(), reason.as_bytes()].into_iter().chain(rec.iter()));
             }
         }
     }
-    wtr.flush()?;
-    rej.flush()?;
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+    for b in broken {
+        summary.rejected += 1;
+        line_buf.clear();
+        let _ = write!(line_buf, "{}", b.line);
+        put_row(&mut rej, [line_buf.as_bytes(), b.message.as_bytes()].into_iter());
+    }
+    Done { seq: chunk.seq, out, rej, summary, records: chunk.records, last_byte: chunk.last_byte }
 }
 
 /// Rates one record. On success fills `cost_buf`/`usage_buf` and returns the other output
@@ -275,9 +440,9 @@ fn open_input(path: &str) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
     Ok((Box::new(BufReader::with_capacity(1 << 20, f)), len))
 }
 
-fn open_output(path: &str) -> anyhow::Result<Box<dyn Write>> {
+fn open_output(path: &str) -> anyhow::Result<Box<dyn Write + Send>> {
     if path == "-" {
-        return Ok(Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())));
+        return Ok(Box::new(BufWriter::with_capacity(1 << 20, io::stdout())));
     }
     let f = File::create(path).with_context(|| format!("creating {path}"))?;
     Ok(Box::new(BufWriter::with_capacity(1 << 20, f)))

@@ -55,14 +55,33 @@ pub enum RateError {
     UsageTooLong,
     #[error("destination number: {0}")]
     InvalidNumber(#[from] PhoneError),
-    #[error("no rating profile for tenant {tenant:?}, category {category:?}, subject {subject:?} (nor *any) at {at}")]
-    NoProfile { tenant: String, category: String, subject: String, at: Timestamp },
-    #[error("carrier unknown for {destination:?}: the tariff only has carrier-specific rating profiles for this subject")]
+    #[error(
+        "no rating profile for tenant {tenant:?}, category {category:?}, subject {subject:?} (nor *any) at {at}"
+    )]
+    NoProfile {
+        tenant: String,
+        category: String,
+        subject: String,
+        at: Timestamp,
+    },
+    #[error(
+        "carrier unknown for {destination:?}: the tariff only has carrier-specific rating profiles for this subject"
+    )]
     CarrierUnknown { destination: String },
-    #[error("unauthorized destination {destination:?}: no prefix, *any or fallback subject of plan {plan:?} rates it at {at}")]
-    UnauthorizedDestination { destination: String, plan: String, at: Timestamp },
+    #[error(
+        "unauthorized destination {destination:?}: no prefix, *any or fallback subject of plan {plan:?} rates it at {at}"
+    )]
+    UnauthorizedDestination {
+        destination: String,
+        plan: String,
+        at: Timestamp,
+    },
     #[error("no time band of plan {plan:?} covers destination {destination:?} at {at}")]
-    NoRateInterval { destination: String, plan: String, at: Timestamp },
+    NoRateInterval {
+        destination: String,
+        plan: String,
+        at: Timestamp,
+    },
     #[error("the call would be split into more than {MAX_PIECES} pieces")]
     TooManyPieces,
     #[error("amount out of range")]
@@ -107,7 +126,10 @@ impl Piece {
         if self.unit == 0 {
             return Decimal::ZERO;
         }
-        self.numerator.checked_div(Decimal::from(self.unit)).unwrap_or(Decimal::MAX).normalize()
+        self.numerator
+            .checked_div(Decimal::from(self.unit))
+            .unwrap_or(Decimal::MAX)
+            .normalize()
     }
 }
 
@@ -192,7 +214,10 @@ impl Tariff {
             return (id, CarrierOutcome::Route);
         }
         match callee.range.and_then(|(_, r)| r.carrier) {
-            Some(c) => (self.range_carrier_ids[c as usize], CarrierOutcome::Callee(c)),
+            Some(c) => (
+                self.range_carrier_ids[c as usize],
+                CarrierOutcome::Callee(c),
+            ),
             None => (NONE, CarrierOutcome::Unknown),
         }
     }
@@ -204,7 +229,9 @@ impl Tariff {
     }
 
     fn has_carrier_specific(&self, t: u32, c: u32, s: u32) -> bool {
-        self.profiles.keys().any(|&(pt, pc, ps, car)| pt == t && pc == c && ps == s && car != NONE)
+        self.profiles
+            .keys()
+            .any(|&(pt, pc, ps, car)| pt == t && pc == c && ps == s && car != NONE)
     }
 }
 
@@ -253,10 +280,11 @@ impl<'t> Ctx<'t, '_> {
     ) -> Option<(u32, &'t Binding, u8)> {
         let t = self.tariff;
         let plan = &t.plans[act.plan as usize];
-        let empty = SmallVec::<[u32; 2]>::new();
-        let mut matches = [(0usize, &empty); MAX_MATCHES];
-        let n = t.prefixes.matches(number, &mut matches);
-        for &(len, dests) in &matches[..n] {
+        let mut lens = [0u8; MAX_MATCHES];
+        let mut values = [0u32; MAX_MATCHES];
+        let n = t.prefixes.matches(number, &mut lens, &mut values);
+        for k in (0..n).rev() {
+            let (len, dests) = (lens[k], t.prefixes.value(values[k]));
             let mut best: Option<&Binding> = None;
             for d in dests.iter() {
                 if let Some(&b) = plan.bindings.get(d) {
@@ -267,7 +295,7 @@ impl<'t> Ctx<'t, '_> {
                 }
             }
             if let Some(b) = best {
-                return Some((act.plan, b, len.min(255) as u8));
+                return Some((act.plan, b, len));
             }
         }
         if let Some(any) = plan.any {
@@ -356,7 +384,13 @@ impl<'t> Ctx<'t, '_> {
 
 /// The active row of a binding on a date at a time of day, and the time of day at which the
 /// active row changes next (`NANOS_PER_DAY` = midnight).
-fn active_row(t: &Tariff, b: &Binding, date: &toll_core::civil::CivilDate, days: i64, tod: i64) -> Option<(usize, i64)> {
+fn active_row(
+    t: &Tariff,
+    b: &Binding,
+    date: &toll_core::civil::CivilDate,
+    days: i64,
+    tod: i64,
+) -> Option<(usize, i64)> {
     let mut best: Option<usize> = None;
     for (i, r) in b.rows.iter().enumerate() {
         if !t.timings[r.timing as usize].matches_date(date, days, &t.calendars) {
@@ -420,8 +454,13 @@ impl Accum {
         }
         let mut num = Decimal::ZERO;
         for &(u, n) in &self.parts {
-            let f = Decimal::from_i128_with_scale(i128::try_from(l / u as u128).map_err(|_| RateError::Overflow)?, 0);
-            num = num.checked_add(n.checked_mul(f).ok_or(RateError::Overflow)?).ok_or(RateError::Overflow)?;
+            let f = Decimal::from_i128_with_scale(
+                i128::try_from(l / u as u128).map_err(|_| RateError::Overflow)?,
+                0,
+            );
+            num = num
+                .checked_add(n.checked_mul(f).ok_or(RateError::Overflow)?)
+                .ok_or(RateError::Overflow)?;
         }
         Ok((num, l))
     }
@@ -446,7 +485,10 @@ struct Terms {
 impl Terms {
     fn of(t: &Tariff, pieces: &[Piece]) -> Terms {
         let mut terms = Terms {
-            rounding: Rounding { method: toll_core::RoundingMethod::Middle, decimals: 4 },
+            rounding: Rounding {
+                method: toll_core::RoundingMethod::Middle,
+                decimals: 4,
+            },
             free_cap: None,
             disconnect_cap: None,
             min_cost: None,
@@ -469,8 +511,11 @@ impl Terms {
     /// Total of a call: connect fee + pieces, floored, capped, rounded once.
     fn total(&self, acc: &Accum, connect_fee: Decimal) -> Result<(Decimal, bool, bool), RateError> {
         let (mut num, den) = acc.ratio()?;
-        let den_d = Decimal::from_i128_with_scale(i128::try_from(den).map_err(|_| RateError::Overflow)?, 0);
-        num = num.checked_add(connect_fee.checked_mul(den_d).ok_or(RateError::Overflow)?).ok_or(RateError::Overflow)?;
+        let den_d =
+            Decimal::from_i128_with_scale(i128::try_from(den).map_err(|_| RateError::Overflow)?, 0);
+        num = num
+            .checked_add(connect_fee.checked_mul(den_d).ok_or(RateError::Overflow)?)
+            .ok_or(RateError::Overflow)?;
         let mut floored = false;
         let mut capped = false;
         if let Some(min) = self.min_cost {
@@ -519,7 +564,14 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
     let tenant = tariff.string_id(ev.tenant);
     let category = tariff.string_id(ev.category);
     let subject = tariff.string_id(ev.subject);
-    let ctx = Ctx { tariff, ev, start_ns, tenant, category, carrier };
+    let ctx = Ctx {
+        tariff,
+        ev,
+        start_ns,
+        tenant,
+        category,
+        carrier,
+    };
 
     let own = tariff.subject_keys(tenant, category, subject, carrier);
     let any = tariff.subject_keys(tenant, category, tariff.any_id, carrier);
@@ -529,7 +581,9 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
             && (tariff.has_carrier_specific(tenant, category, subject)
                 || tariff.has_carrier_specific(tenant, category, tariff.any_id))
         {
-            RateError::CarrierUnknown { destination: ev.destination.to_string() }
+            RateError::CarrierUnknown {
+                destination: ev.destination.to_string(),
+            }
         } else {
             RateError::NoProfile {
                 tenant: ev.tenant.to_string(),
@@ -549,13 +603,13 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
         let at = start_ns.saturating_add(seg_start);
         let act = effective(&keys, at).ok_or_else(|| no_profile(at))?;
         let mut visited = SmallVec::new();
-        let (plan, binding, prefix_len) = ctx.resolve(act, number, at, 0, &mut visited).ok_or_else(|| {
-            RateError::UnauthorizedDestination {
+        let (plan, binding, prefix_len) = ctx
+            .resolve(act, number, at, 0, &mut visited)
+            .ok_or_else(|| RateError::UnauthorizedDestination {
                 destination: ev.destination.to_string(),
                 plan: tariff.plan_id(act.plan).to_string(),
                 at: ctx.ts(at),
-            }
-        })?;
+            })?;
         // Next instant where a higher-priority key's activation starts within the call.
         let mut next = i64::MAX;
         if ev.tor.is_time() {
@@ -563,13 +617,21 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
                 let i = list.partition_point(|a| a.at <= at);
                 if let Some(a) = list.get(i) {
                     let off = a.at - start_ns;
-                    if off < total && off < next && !std::ptr::eq(effective(&keys, a.at).unwrap_or(act), act) {
+                    if off < total
+                        && off < next
+                        && !std::ptr::eq(effective(&keys, a.at).unwrap_or(act), act)
+                    {
                         next = off;
                     }
                 }
             }
         }
-        segments.push(Segment { end: next, plan, binding, prefix_len });
+        segments.push(Segment {
+            end: next,
+            plan,
+            binding,
+            prefix_len,
+        });
         if next >= total || segments.len() >= 64 {
             break;
         }
@@ -582,7 +644,10 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
         connect_fee: Decimal::ZERO,
         usage: total,
         rated_usage: 0,
-        rounding: Rounding { method: toll_core::RoundingMethod::Middle, decimals: 4 },
+        rounding: Rounding {
+            method: toll_core::RoundingMethod::Middle,
+            decimals: 4,
+        },
         capped: false,
         floored: false,
         destination: first.binding.dest,
@@ -615,11 +680,13 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
         let (row_i, band_end) = match (ev.tor.is_time(), fixed_band) {
             (false, Some(r)) => (r, i64::MAX),
             _ => {
-                let (r, end) = ctx.band_at(seg.binding, at).ok_or_else(|| RateError::NoRateInterval {
-                    destination: ev.destination.to_string(),
-                    plan: tariff.plan_id(seg.plan).to_string(),
-                    at: ctx.ts(at),
-                })?;
+                let (r, end) =
+                    ctx.band_at(seg.binding, at)
+                        .ok_or_else(|| RateError::NoRateInterval {
+                            destination: ev.destination.to_string(),
+                            plan: tariff.plan_id(seg.plan).to_string(),
+                            at: ctx.ts(at),
+                        })?;
                 if ev.tor.is_time() {
                     (r, end.saturating_sub(start_ns))
                 } else {
@@ -631,7 +698,10 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
         let row = &seg.binding.rows[row_i];
         let dr = &tariff.drs[row.dr as usize];
         let rate = &tariff.rates[dr.rate as usize];
-        let gi = rate.rows.partition_point(|r| r.group_start <= p).saturating_sub(1);
+        let gi = rate
+            .rows
+            .partition_point(|r| r.group_start <= p)
+            .saturating_sub(1);
         let group = &rate.rows[gi];
         let next_group = rate.rows.get(gi + 1).map_or(i64::MAX, |r| r.group_start);
         let piece_end = band_end.min(seg.end).min(next_group).min(total);
@@ -645,7 +715,10 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
         let numerator = if group.unit == 0 {
             Decimal::ZERO
         } else {
-            group.rate.checked_mul(Decimal::from(rated_len)).ok_or(RateError::Overflow)?
+            group
+                .rate
+                .checked_mul(Decimal::from(rated_len))
+                .ok_or(RateError::Overflow)?
         };
         acc.add(group.unit, numerator)?;
         if rated.pieces.len() >= MAX_PIECES {
@@ -683,20 +756,34 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
 
 fn first_piece_terms(ctx: &Ctx<'_, '_>, seg: &Segment<'_>) -> Option<u32> {
     let at = ctx.start_ns;
-    ctx.band_at(seg.binding, at).map(|(r, _)| seg.binding.rows[r].dr)
+    ctx.band_at(seg.binding, at)
+        .map(|(r, _)| seg.binding.rows[r].dr)
 }
 
 /// The longest usage, up to `ev.usage`, that `available` can pay for (prepaid authorisation).
-pub fn max_usage(tariff: &Tariff, ev: &Event<'_>, available: Decimal) -> Result<MaxUsage, RateError> {
+pub fn max_usage(
+    tariff: &Tariff,
+    ev: &Event<'_>,
+    available: Decimal,
+) -> Result<MaxUsage, RateError> {
     let (full, _) = rate_with_accum(tariff, ev)?;
-    let fits = |cost: Decimal, disc: Option<Decimal>| cost <= available && disc.is_none_or(|c| cost <= c);
+    let fits =
+        |cost: Decimal, disc: Option<Decimal>| cost <= available && disc.is_none_or(|c| cost <= c);
     if fits(full.cost, full.disconnect_cap) {
-        return Ok(MaxUsage { usage: full.usage, cost: full.cost, limited_by: Limit::Requested });
+        return Ok(MaxUsage {
+            usage: full.usage,
+            cost: full.cost,
+            limited_by: Limit::Requested,
+        });
     }
     // Grow the call piece by piece; inside the first piece that does not fit, binary-search the
     // number of whole increments. Cost never decreases with usage, so the search is exact.
     let mut acc = Accum::default();
-    let mut best = MaxUsage { usage: 0, cost: Decimal::ZERO, limited_by: Limit::Balance };
+    let mut best = MaxUsage {
+        usage: 0,
+        cost: Decimal::ZERO,
+        limited_by: Limit::Balance,
+    };
     for (k, piece) in full.pieces.iter().enumerate() {
         let terms = Terms::of(tariff, &full.pieces[..=k]);
         let rate = &tariff.rates[piece.rate as usize];
@@ -707,7 +794,10 @@ pub fn max_usage(tariff: &Tariff, ev: &Event<'_>, available: Decimal) -> Result<
         let cost_at = |j: i64| -> Result<Decimal, RateError> {
             let mut a = acc.clone();
             if group.unit != 0 {
-                let n = group.rate.checked_mul(Decimal::from(j * inc)).ok_or(RateError::Overflow)?;
+                let n = group
+                    .rate
+                    .checked_mul(Decimal::from(j * inc))
+                    .ok_or(RateError::Overflow)?;
                 a.add(group.unit, n)?;
             }
             Ok(terms.total(&a, connect_fee)?.0)
@@ -715,7 +805,11 @@ pub fn max_usage(tariff: &Tariff, ev: &Event<'_>, available: Decimal) -> Result<
         let usage_at = |j: i64| (piece.offset + j * inc).min(full.usage);
         let full_cost = cost_at(steps)?;
         if fits(full_cost, terms.disconnect_cap) {
-            best = MaxUsage { usage: usage_at(steps), cost: full_cost, limited_by: Limit::Balance };
+            best = MaxUsage {
+                usage: usage_at(steps),
+                cost: full_cost,
+                limited_by: Limit::Balance,
+            };
             acc.add(piece.unit, piece.numerator)?;
             continue;
         }
@@ -730,10 +824,20 @@ pub fn max_usage(tariff: &Tariff, ev: &Event<'_>, available: Decimal) -> Result<
             }
         }
         if lo > 0 {
-            best = MaxUsage { usage: usage_at(lo), cost: cost_at(lo)?, limited_by: Limit::Balance };
+            best = MaxUsage {
+                usage: usage_at(lo),
+                cost: cost_at(lo)?,
+                limited_by: Limit::Balance,
+            };
         }
-        let over_cap = terms.disconnect_cap.is_some_and(|c| full_cost > c && full_cost <= available);
-        best.limited_by = if over_cap { Limit::MaxCost } else { Limit::Balance };
+        let over_cap = terms
+            .disconnect_cap
+            .is_some_and(|c| full_cost > c && full_cost <= available);
+        best.limited_by = if over_cap {
+            Limit::MaxCost
+        } else {
+            Limit::Balance
+        };
         return Ok(best);
     }
     Ok(best)

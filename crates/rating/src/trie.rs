@@ -17,7 +17,10 @@ struct Node {
 }
 
 impl Node {
-    const EMPTY: Node = Node { digits: [NONE; 10], value: NONE };
+    const EMPTY: Node = Node {
+        digits: [NONE; 10],
+        value: NONE,
+    };
 }
 
 /// Maps prefixes to values of type `V`.
@@ -30,7 +33,11 @@ pub struct PrefixTrie<V> {
 
 impl<V> Default for PrefixTrie<V> {
     fn default() -> Self {
-        PrefixTrie { nodes: vec![Node::EMPTY], other: FxHashMap::default(), values: Vec::new() }
+        PrefixTrie {
+            nodes: vec![Node::EMPTY],
+            other: FxHashMap::default(),
+            values: Vec::new(),
+        }
     }
 }
 
@@ -121,20 +128,40 @@ impl<V> PrefixTrie<V> {
         }
     }
 
-    /// All prefixes of `number` present, as (length, value), longest first, into a fixed buffer.
-    pub fn matches<'a>(&'a self, number: &[u8], out: &mut [(usize, &'a V); MAX_MATCHES]) -> usize
-    where
-        V: 'a,
-    {
+    /// All prefixes of `number` present, shortest first: fills `lens` and `values` (indices for
+    /// [`PrefixTrie::value`]) and returns how many. Fixed buffers: no allocation per lookup.
+    pub fn matches(
+        &self,
+        number: &[u8],
+        lens: &mut [u8; MAX_MATCHES],
+        values: &mut [u32; MAX_MATCHES],
+    ) -> usize {
         let mut n = 0;
-        self.walk(number, |len, v| {
-            if n < MAX_MATCHES {
-                out[n] = (len, v);
+        let mut node = 0u32;
+        let root = self.nodes[0].value;
+        if root != NONE {
+            lens[0] = 0;
+            values[0] = root;
+            n = 1;
+        }
+        for (i, &b) in number.iter().enumerate().take(MAX_MATCHES - 1) {
+            node = self.child(node, b);
+            if node == NONE {
+                break;
+            }
+            let v = self.nodes[node as usize].value;
+            if v != NONE && n < MAX_MATCHES {
+                lens[n] = (i + 1) as u8;
+                values[n] = v;
                 n += 1;
             }
-        });
-        out[..n].reverse();
+        }
         n
+    }
+
+    /// The value at an index given by [`PrefixTrie::matches`].
+    pub fn value(&self, index: u32) -> &V {
+        &self.values[index as usize]
     }
 }
 
