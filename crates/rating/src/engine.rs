@@ -352,12 +352,11 @@ impl<'t> Ctx<'t, '_> {
     /// The band row active at `at` and the instant the active band next changes (a band of
     /// equal or higher weight starts, or local midnight).
     fn band_at(&self, b: &Binding, at: i64) -> Option<(usize, i64)> {
-        let (local, off, next_tr) = self.local(at);
+        let (local, _, next_tr) = self.local(at);
         let (days, tod) = split_local(local);
         let date = civil_from_days(days);
         let (row, next_tod) = active_row(self.tariff, b, &date, days, tod)?;
         let mut end = at.saturating_add(next_tod - tod);
-        let _ = off;
         // A DST transition before that boundary moves the wall clock: re-read the bands there
         // and split only if the band or the day really changes.
         let mut t = next_tr;
@@ -615,13 +614,15 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
         if ev.tor.is_time() {
             for list in keys.iter().flatten() {
                 let i = list.partition_point(|a| a.at <= at);
-                if let Some(a) = list.get(i) {
-                    let off = a.at - start_ns;
-                    if off < total
-                        && off < next
-                        && !std::ptr::eq(effective(&keys, a.at).unwrap_or(act), act)
-                    {
+                for a in &list[i..] {
+                    let off = a.at.saturating_sub(start_ns);
+                    if off >= total || off >= next {
+                        break;
+                    }
+                    // Only an activation that changes what is in force splits the call.
+                    if !std::ptr::eq(effective(&keys, a.at).unwrap_or(act), act) {
                         next = off;
+                        break;
                     }
                 }
             }
@@ -830,14 +831,10 @@ pub fn max_usage(
                 limited_by: Limit::Balance,
             };
         }
-        let over_cap = terms
-            .disconnect_cap
-            .is_some_and(|c| full_cost > c && full_cost <= available);
-        best.limited_by = if over_cap {
-            Limit::MaxCost
-        } else {
-            Limit::Balance
-        };
+        // The first usage that does not fit: refused by the cap although the balance would do?
+        if cost_at(hi)? <= available {
+            best.limited_by = Limit::MaxCost;
+        }
         return Ok(best);
     }
     Ok(best)
