@@ -4,13 +4,13 @@
 //! memory stays flat whatever the file's size. A row that cannot be rated goes to the rejects
 //! file with its line number and reason and the run goes on.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::collections::BTreeMap;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
-use std::sync::{Mutex, mpsc};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -43,7 +43,14 @@ pub struct RateArgs {
 }
 
 /// The columns `toll rate` appends to each input row.
-pub const OUTPUT_COLUMNS: [&str; 6] = ["cost", "rated_usage", "carrier", "region", "destination_id", "matched_prefix"];
+pub const OUTPUT_COLUMNS: [&str; 6] = [
+    "cost",
+    "rated_usage",
+    "carrier",
+    "region",
+    "destination_id",
+    "matched_prefix",
+];
 
 /// Totals of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,7 +65,11 @@ impl Summary {
     pub fn per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         #[expect(clippy::float_arithmetic, reason = "a throughput figure, not money")]
-        if secs > 0.0 { (self.rated + self.rejected) as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            (self.rated + self.rejected) as f64 / secs
+        } else {
+            0.0
+        }
     }
 }
 
@@ -66,7 +77,9 @@ impl Summary {
 pub enum RateFileError {
     #[error("the events file has no header line")]
     NoHeader,
-    #[error("the events file's header lacks the column {0:?} (needs tenant, category, subject, destination, start, usage)")]
+    #[error(
+        "the events file's header lacks the column {0:?} (needs tenant, category, subject, destination, start, usage)"
+    )]
     MissingColumn(&'static str),
     #[error("reading events: {0}")]
     Csv(#[from] csv::Error),
@@ -88,7 +101,10 @@ struct Columns {
 
 impl Columns {
     fn from_header(h: &csv::ByteRecord) -> Result<Columns, RateFileError> {
-        let find = |name: &str| h.iter().position(|f| f.trim_ascii().eq_ignore_ascii_case(name.as_bytes()));
+        let find = |name: &str| {
+            h.iter()
+                .position(|f| f.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+        };
         let need = |name: &'static str| find(name).ok_or(RateFileError::MissingColumn(name));
         Ok(Columns {
             id: find("id"),
@@ -168,7 +184,9 @@ pub fn rate_stream<R: Read, W: Write + Send, J: Write + Send>(
     rejects: J,
     progress: Option<&ProgressBar>,
 ) -> Result<Summary, RateFileError> {
-    let workers = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, MAX_WORKERS);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, MAX_WORKERS);
     rate_stream_with(tariff, input, out, rejects, progress, workers)
 }
 
@@ -182,7 +200,11 @@ pub fn rate_stream_with<R: Read, W: Write + Send, J: Write + Send>(
     workers: usize,
 ) -> Result<Summary, RateFileError> {
     let started = Instant::now();
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 20).from_reader(input);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(input);
     let mut rec = csv::ByteRecord::new();
     if !rdr.read_byte_record(&mut rec)? {
         return Err(RateFileError::NoHeader);
@@ -190,10 +212,17 @@ pub fn rate_stream_with<R: Read, W: Write + Send, J: Write + Send>(
     let cols = Columns::from_header(&rec)?;
     let width = rec.len();
     let mut head = Vec::new();
-    put_row(&mut head, rec.iter().chain(OUTPUT_COLUMNS.iter().map(|s| s.as_bytes())));
+    put_row(
+        &mut head,
+        rec.iter()
+            .chain(OUTPUT_COLUMNS.iter().map(|s| s.as_bytes())),
+    );
     out.write_all(&head)?;
     head.clear();
-    put_row(&mut head, [&b"line"[..], b"reason"].into_iter().chain(rec.iter()));
+    put_row(
+        &mut head,
+        [&b"line"[..], b"reason"].into_iter().chain(rec.iter()),
+    );
     rejects.write_all(&head)?;
 
     let workers = workers.clamp(1, MAX_WORKERS);
@@ -251,21 +280,32 @@ pub fn rate_stream_with<R: Read, W: Write + Send, J: Write + Send>(
         let mut read_error = None;
         'read: loop {
             let mut records = recycle_rx.try_recv().unwrap_or_default();
-            let mut chunk = Chunk { seq, records: Vec::new(), len: 0, broken: Vec::new(), last_byte: 0 };
+            let mut chunk = Chunk {
+                seq,
+                records: Vec::new(),
+                len: 0,
+                broken: Vec::new(),
+                last_byte: 0,
+            };
             while chunk.len < CHUNK_RECORDS {
                 if records.len() <= chunk.len {
                     records.push(csv::ByteRecord::new());
                 }
                 match rdr.read_byte_record(&mut records[chunk.len]) {
                     Ok(true) => {
-                        chunk.last_byte = records[chunk.len].position().map_or(0, csv::Position::byte);
+                        chunk.last_byte =
+                            records[chunk.len].position().map_or(0, csv::Position::byte);
                         chunk.len += 1;
                     }
                     Ok(false) => break,
                     Err(e) => {
                         let line = e.position().map_or(0, csv::Position::line);
                         let io = matches!(e.kind(), csv::ErrorKind::Io(_));
-                        chunk.broken.push(Broken { before: chunk.len, line, message: format!("unreadable CSV record: {e}") });
+                        chunk.broken.push(Broken {
+                            before: chunk.len,
+                            line,
+                            message: format!("unreadable CSV record: {e}"),
+                        });
                         if io {
                             read_error = Some(e);
                             break;
@@ -286,7 +326,9 @@ pub fn rate_stream_with<R: Read, W: Write + Send, J: Write + Send>(
             }
         }
         drop(work_tx);
-        let total = writer.join().map_err(|_| RateFileError::Io(io::Error::other("writer thread panicked")))??;
+        let total = writer
+            .join()
+            .map_err(|_| RateFileError::Io(io::Error::other("writer thread panicked")))??;
         if let Some(e) = read_error {
             return Err(RateFileError::Csv(e));
         }
@@ -301,70 +343,91 @@ fn rate_chunk(tariff: &Tariff, cols: &Columns, width: usize, chunk: Chunk) -> Do
     let mut out = Vec::with_capacity(chunk.len * 128);
     let mut rej = Vec::new();
     let mut summary = Summary::default();
-    let mut cost_buf = String::with_capacity(32);
-    let mut usage_buf = String::with_capacity(16);
-    let mut prefix_buf = String::with_capacity(32);
-    let mut reason = String::with_capacity(128);
-    let mut line_buf = String::with_capacity(12);
+    let mut b = RowBufs::default();
     let mut broken = chunk.broken.iter().peekable();
     for (i, rec) in chunk.records[..chunk.len].iter().enumerate() {
-        while let Some(b) = broken.next_if(|b| b.before <= i) {
+        while let Some(br) = broken.next_if(|br| br.before <= i) {
             summary.rejected += 1;
-            line_buf.clear();
-            let _ = write!(line_buf, "{}", b.line);
-            put_row(&mut rej, [line_buf.as_bytes(), b.message.as_bytes()].into_iter());
+            b.line.clear();
+            let _ = write!(b.line, "{}", br.line);
+            put_row(
+                &mut rej,
+                [b.line.as_bytes(), br.message.as_bytes()].into_iter(),
+            );
         }
-        reason.clear();
-        match rate_record(tariff, cols, width, rec, &mut cost_buf, &mut usage_buf, &mut prefix_buf, &mut reason) {
+        b.reason.clear();
+        match rate_record(tariff, cols, width, rec, &mut b) {
             Some((cost, carrier, region, dest_id)) => {
                 summary.rated += 1;
                 summary.total_cost += cost;
                 put_row(
                     &mut out,
                     rec.iter().chain([
-                        cost_buf.as_bytes(),
-                        usage_buf.as_bytes(),
+                        b.cost.as_bytes(),
+                        b.usage.as_bytes(),
                         carrier.as_bytes(),
                         region.as_bytes(),
                         dest_id.as_bytes(),
-                        prefix_buf.as_bytes(),
+                        b.prefix.as_bytes(),
                     ]),
                 );
             }
             None => {
                 summary.rejected += 1;
-                line_buf.clear();
-                let _ = write!(line_buf, "{}", rec.position().map_or(0, csv::Position::line));
-                put_row(&mut rej, [line_buf.as_bytes(), reason.as_bytes()].into_iter().chain(rec.iter()));
+                b.line.clear();
+                let _ = write!(b.line, "{}", rec.position().map_or(0, csv::Position::line));
+                put_row(
+                    &mut rej,
+                    [b.line.as_bytes(), b.reason.as_bytes()]
+                        .into_iter()
+                        .chain(rec.iter()),
+                );
             }
         }
     }
-    for b in broken {
+    for br in broken {
         summary.rejected += 1;
-        line_buf.clear();
-        let _ = write!(line_buf, "{}", b.line);
-        put_row(&mut rej, [line_buf.as_bytes(), b.message.as_bytes()].into_iter());
+        b.line.clear();
+        let _ = write!(b.line, "{}", br.line);
+        put_row(
+            &mut rej,
+            [b.line.as_bytes(), br.message.as_bytes()].into_iter(),
+        );
     }
-    Done { seq: chunk.seq, out, rej, summary, records: chunk.records, last_byte: chunk.last_byte }
+    Done {
+        seq: chunk.seq,
+        out,
+        rej,
+        summary,
+        records: chunk.records,
+        last_byte: chunk.last_byte,
+    }
 }
 
-/// Rates one record. On success fills `cost_buf`/`usage_buf` and returns the other output
-/// fields; on failure writes the reason and returns `None`.
-#[expect(clippy::type_complexity, reason = "borrowed output fields of one row")]
+/// Text buffers reused for every row of a chunk.
+#[derive(Default)]
+struct RowBufs {
+    cost: String,
+    usage: String,
+    prefix: String,
+    reason: String,
+    line: String,
+}
+
+/// Rates one record. On success fills the cost, usage and prefix buffers and returns the
+/// other output fields; on failure writes the reason and returns `None`.
 fn rate_record<'t>(
     tariff: &'t Tariff,
     cols: &Columns,
     width: usize,
     rec: &'t csv::ByteRecord,
-    cost_buf: &mut String,
-    usage_buf: &mut String,
-    prefix_buf: &mut String,
-    reason: &mut String,
+    bufs: &mut RowBufs,
 ) -> Option<(Decimal, &'t str, &'t str, &'t str)> {
     if rec.len() != width {
-        let _ = write!(reason, "expected {width} fields, found {}", rec.len());
+        let _ = write!(bufs.reason, "expected {width} fields, found {}", rec.len());
         return None;
     }
+    let reason = &mut bufs.reason;
     let field = |i: usize, name: &str, reason: &mut String| -> Option<&'t str> {
         match std::str::from_utf8(rec.get(i).unwrap_or(b"")) {
             Ok(s) => Some(s),
@@ -400,18 +463,18 @@ fn rate_record<'t>(
     };
     match toll_rating::rate(tariff, &ev) {
         Ok(r) => {
-            cost_buf.clear();
-            let _ = write!(cost_buf, "{}", r.cost.normalize());
-            usage_buf.clear();
-            write_usage(usage_buf, r.rated_usage, ev.tor);
+            bufs.cost.clear();
+            let _ = write!(bufs.cost, "{}", r.cost.normalize());
+            bufs.usage.clear();
+            write_usage(&mut bufs.usage, r.rated_usage, ev.tor);
             let carrier = carrier_text(tariff, &ev, &r);
             let region = region_text(tariff.ranges(), &r).unwrap_or("");
             let dest = tariff.destination_id(r.destination);
-            matched_prefix(tariff, text.destination, &r, prefix_buf);
+            matched_prefix(tariff, text.destination, &r, &mut bufs.prefix);
             Some((r.cost, carrier, region, dest))
         }
         Err(e) => {
-            let _ = write!(reason, "{e}");
+            let _ = write!(bufs.reason, "{e}");
             None
         }
     }
@@ -457,16 +520,21 @@ fn rejects_path(args: &RateArgs) -> PathBuf {
 }
 
 pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load::load(&args.tariff).with_context(|| format!("loading tariff {}", args.tariff.display()))?;
+    let loaded = load::load(&args.tariff)
+        .with_context(|| format!("loading tariff {}", args.tariff.display()))?;
     let (input, len) = open_input(&args.cdrs)?;
     let out = open_output(&args.out)?;
     let rej_path = rejects_path(args);
-    let rej = BufWriter::new(File::create(&rej_path).with_context(|| format!("creating {}", rej_path.display()))?);
+    let rej = BufWriter::new(
+        File::create(&rej_path).with_context(|| format!("creating {}", rej_path.display()))?,
+    );
     let progress = (!args.quiet && io::stderr().is_terminal()).then(|| {
         let pb = ProgressBar::new(len.unwrap_or(0));
         pb.set_style(
-            ProgressStyle::with_template("{spinner} rating [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} rating [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         pb
     });
@@ -474,7 +542,11 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
     if let Some(pb) = &progress {
         pb.finish_and_clear();
     }
-    let currency = loaded.tariff.currency.map(|c| format!(" {c}")).unwrap_or_default();
+    let currency = loaded
+        .tariff
+        .currency
+        .map(|c| format!(" {c}"))
+        .unwrap_or_default();
     eprintln!(
         "rated {}  rejected {}  total cost {}{}  in {:.2?} ({:.0} events/s){}",
         summary.rated,
@@ -483,7 +555,11 @@ pub fn run(args: &RateArgs) -> anyhow::Result<ExitCode> {
         currency,
         summary.elapsed,
         summary.per_second(),
-        if summary.rejected > 0 { format!("  rejects: {}", rej_path.display()) } else { String::new() }
+        if summary.rejected > 0 {
+            format!("  rejects: {}", rej_path.display())
+        } else {
+            String::new()
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

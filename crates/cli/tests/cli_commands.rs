@@ -1,10 +1,14 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The `toll` binary end to end: rate files with bad rows, check broken tariffs, carriers.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn toll(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toll")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_toll"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -90,7 +94,11 @@ fn tariff_check_lists_every_error_with_file_and_line() {
     std::fs::write(p.join("Rates.csv"), "MOB_PEAK,0.10,zero,60s,60s,0s\nMOB_OFF,0,0.06,60s,0s,0s\nCM_RATE,0,0.12,60s,6s,0s\nFIXED,0,0.10,60s,60s,0s\nINTL,0.5,1.20,60s,6s,0s\n").unwrap();
     std::fs::write(p.join("Timings.csv"), "PEAK,*any,*any,*any,1;2;3;4;9,08:00:00\nNIGHT,*any,*any,*any,1;2;3;4;5,00:00:00\nEVENING,*any,*any,*any,1;2;3;4;5,19:00:00\nWEEKEND,*any,*any,*any,6;7,00:00:00\n").unwrap();
     std::fs::write(p.join("RatingPlans.csv"), "STD,DR_PEAK,PEAK,10\nSTD,DR_OFF,NIGHT,10\nSTD,DR_OFF,EVENING,10\nSTD,DR_NOPE,WEEKEND,10\nCM_PLAN,DR_CM,*any,10\n").unwrap();
-    std::fs::write(p.join("RatingProfiles.csv"), "acme,call,*any,yesterday,STD,\n").unwrap();
+    std::fs::write(
+        p.join("RatingProfiles.csv"),
+        "acme,call,*any,yesterday,STD,\n",
+    )
+    .unwrap();
     let o = toll(&["tariff", "check", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -111,11 +119,28 @@ fn cost_reports_unratable_with_exit_2() {
     write_tariff(dir.path());
     let d = dir.path().to_str().unwrap();
     let o = toll(&[
-        "cost", "--tariff", d, "--tenant", "acme", "--category", "call", "--subject", "u1",
-        "--destination", "0912345678", "--start", "2026-11-23T10:00:00+08:00", "--usage", "90s",
+        "cost",
+        "--tariff",
+        d,
+        "--tenant",
+        "acme",
+        "--category",
+        "call",
+        "--subject",
+        "u1",
+        "--destination",
+        "0912345678",
+        "--start",
+        "2026-11-23T10:00:00+08:00",
+        "--usage",
+        "90s",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unauthorized destination"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unauthorized destination"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -125,8 +150,22 @@ fn carrier_of_the_callee_selects_its_rate_table() {
     let d = dir.path().to_str().unwrap();
     let cost = |dest: &str, carrier: Option<&str>| {
         let mut args = vec![
-            "cost", "--tariff", d, "--tenant", "acme", "--category", "call", "--subject", "u1",
-            "--destination", dest, "--start", "2026-11-23T10:00:00+08:00", "--usage", "90s", "--json",
+            "cost",
+            "--tariff",
+            d,
+            "--tenant",
+            "acme",
+            "--category",
+            "call",
+            "--subject",
+            "u1",
+            "--destination",
+            dest,
+            "--start",
+            "2026-11-23T10:00:00+08:00",
+            "--usage",
+            "90s",
+            "--json",
         ];
         if let Some(c) = carrier {
             args.extend(["--carrier", c]);
@@ -175,12 +214,20 @@ fn rate_file_rates_good_rows_and_rejects_every_bad_row_with_its_line() {
     std::fs::write(&cdrs, &body).unwrap();
     let out = dir.path().join("rated.csv");
     let o = toll(&[
-        "rate", "--tariff", dir.path().to_str().unwrap(), "--cdrs", cdrs.to_str().unwrap(), "--out",
+        "rate",
+        "--tariff",
+        dir.path().to_str().unwrap(),
+        "--cdrs",
+        cdrs.to_str().unwrap(),
+        "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary = stderr(&o);
-    assert!(summary.contains("rated 3") && summary.contains("rejected 7"), "{summary}");
+    assert!(
+        summary.contains("rated 3") && summary.contains("rejected 7"),
+        "{summary}"
+    );
     assert!(summary.contains("total cost 0.71"), "{summary}");
     let rated = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = rated.lines().collect();
@@ -188,16 +235,37 @@ fn rate_file_rates_good_rows_and_rejects_every_bad_row_with_its_line() {
         lines[0],
         "id,tenant,category,subject,destination,start,usage,tor,cost,rated_usage,carrier,region,destination_id,matched_prefix"
     );
-    assert_eq!(lines[1], "1,acme,call,u1,13800138000,2026-11-23T10:00:00+08:00,90s,voice,0.18,1m30s,china_mobile,,CN_MOBILE,13");
+    assert_eq!(
+        lines[1],
+        "1,acme,call,u1,13800138000,2026-11-23T10:00:00+08:00,90s,voice,0.18,1m30s,china_mobile,,CN_MOBILE,13"
+    );
     assert_eq!(lines.len(), 4);
-    let rejects = String::from_utf8_lossy(&std::fs::read(dir.path().join("rated.csv.rejects.csv")).unwrap()).into_owned();
+    let rejects =
+        String::from_utf8_lossy(&std::fs::read(dir.path().join("rated.csv.rejects.csv")).unwrap())
+            .into_owned();
     let rej: Vec<&str> = rejects.lines().collect();
     assert_eq!(rej.len(), 8, "{rejects}");
     assert!(rej[1].starts_with("4,\"start: timestamp"), "{}", rej[1]);
-    assert!(rej[2].starts_with("5,\"usage: invalid duration"), "{}", rej[2]);
-    assert!(rej[3].starts_with("6,\"unauthorized destination"), "{}", rej[3]);
-    assert!(rej[4].starts_with("7,\"expected 8 fields, found 5\""), "{}", rej[4]);
-    assert!(rej[5].starts_with("8,destination: not valid UTF-8,"), "{}", rej[5]);
+    assert!(
+        rej[2].starts_with("5,\"usage: invalid duration"),
+        "{}",
+        rej[2]
+    );
+    assert!(
+        rej[3].starts_with("6,\"unauthorized destination"),
+        "{}",
+        rej[3]
+    );
+    assert!(
+        rej[4].starts_with("7,\"expected 8 fields, found 5\""),
+        "{}",
+        rej[4]
+    );
+    assert!(
+        rej[5].starts_with("8,destination: not valid UTF-8,"),
+        "{}",
+        rej[5]
+    );
     assert!(rej[6].starts_with("9,tenant: is empty,"), "{}", rej[6]);
     assert!(rej[7].starts_with("11,\"usage: duration"), "{}", rej[7]);
 }

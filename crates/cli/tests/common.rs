@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Shared helpers: writing a reference case's tariff as a CGRateS CSV folder.
 #![allow(dead_code)]
 
@@ -53,7 +54,9 @@ pub fn write_cgrates(tariff: &Value, dir: &Path) {
             .unwrap();
         }
     }
-    let mut drs = String::from("#Id,DestinationId,RatesTag,RoundingMethod,RoundingDecimals,MaxCost,MaxCostStrategy\n");
+    let mut drs = String::from(
+        "#Id,DestinationId,RatesTag,RoundingMethod,RoundingDecimals,MaxCost,MaxCostStrategy\n",
+    );
     for (id, rows) in tariff["destination_rates"].as_object().unwrap() {
         for r in rows.as_array().unwrap() {
             writeln!(
@@ -85,10 +88,18 @@ pub fn write_cgrates(tariff: &Value, dir: &Path) {
     let mut plans = String::from("#Id,DestinationRatesId,TimingTag,Weight\n");
     for (id, rows) in tariff["rating_plans"].as_object().unwrap() {
         for r in rows.as_array().unwrap() {
-            writeln!(plans, "{id},{},{},{}", s(&r["destination_rates"]), s(&r["timing"]), s(&r["weight"])).unwrap();
+            writeln!(
+                plans,
+                "{id},{},{},{}",
+                s(&r["destination_rates"]),
+                s(&r["timing"]),
+                s(&r["weight"])
+            )
+            .unwrap();
         }
     }
-    let mut profiles = String::from("#Tenant,Category,Subject,ActivationTime,RatingPlanId,RatesFallbackSubject\n");
+    let mut profiles =
+        String::from("#Tenant,Category,Subject,ActivationTime,RatingPlanId,RatesFallbackSubject\n");
     for p in tariff["rating_profiles"].as_array().unwrap() {
         writeln!(
             profiles,

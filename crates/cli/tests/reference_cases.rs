@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Every case of the shared reference (`rating-cases.json`): the tariff is written as CGRateS
 //! CSV files, loaded through the importer and rated; costs and max usages must match exactly.
 
@@ -56,9 +57,14 @@ fn every_reference_case_rates_exactly_in_process() {
                 assert_eq!(m.usage, want * 1_000_000_000, "{name}: max usage");
             }
             _ => {
-                let rated = toll_rating::rate(&loaded.tariff, &ev).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let rated = toll_rating::rate(&loaded.tariff, &ev)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
                 let want = dec(&case["expected_cost"]);
-                assert_eq!(rated.cost, want, "{name}: cost {} want {}", rated.cost, want);
+                assert_eq!(
+                    rated.cost, want,
+                    "{name}: cost {} want {}",
+                    rated.cost, want
+                );
                 // The pieces cover the call exactly.
                 let real: i64 = rated.pieces.iter().map(|p| p.real).sum();
                 assert_eq!(real, ev.usage, "{name}: pieces cover the call");
@@ -77,24 +83,36 @@ fn every_reference_case_through_the_toll_binary() {
         let (tor, usage) = common::usage_of(call);
         let kind = case["kind"].as_str().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_toll"));
-        cmd.arg(if kind == "max_usage" { "max-usage" } else { "cost" })
-            .arg("--tariff")
-            .arg(dir.path())
-            .args(["--tenant", &common::text(&call["tenant"])])
-            .args(["--category", &common::text(&call["category"])])
-            .args(["--subject", &common::text(&call["subject"])])
-            .args(["--destination", &common::text(&call["destination"])])
-            .args(["--start", &common::text(&call["start"])])
-            .args(["--usage", &usage])
-            .args(["--tor", tor])
-            .arg("--json");
+        cmd.arg(if kind == "max_usage" {
+            "max-usage"
+        } else {
+            "cost"
+        })
+        .arg("--tariff")
+        .arg(dir.path())
+        .args(["--tenant", &common::text(&call["tenant"])])
+        .args(["--category", &common::text(&call["category"])])
+        .args(["--subject", &common::text(&call["subject"])])
+        .args(["--destination", &common::text(&call["destination"])])
+        .args(["--start", &common::text(&call["start"])])
+        .args(["--usage", &usage])
+        .args(["--tor", tor])
+        .arg("--json");
         if kind == "max_usage" {
-            let balance: Decimal =
-                case["account"]["monetary"].as_array().unwrap().iter().map(|b| dec(&b["value"])).sum();
+            let balance: Decimal = case["account"]["monetary"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| dec(&b["value"]))
+                .sum();
             cmd.args(["--balance", &balance.to_string()]);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         if kind == "max_usage" {
             assert_eq!(
@@ -105,7 +123,10 @@ fn every_reference_case_through_the_toll_binary() {
         } else {
             let cost = Decimal::from_str(json["cost"].as_str().unwrap()).unwrap();
             assert_eq!(cost, dec(&case["expected_cost"]), "{name}");
-            assert!(json["pieces"].as_array().is_some_and(|p| !p.is_empty()), "{name}: pieces");
+            assert!(
+                json["pieces"].as_array().is_some_and(|p| !p.is_empty()),
+                "{name}: pieces"
+            );
             assert!(json.get("connect_fee").is_some() && json.get("rated_usage").is_some());
         }
     }

@@ -55,9 +55,11 @@ pub fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
 
 /// Splits local nanoseconds since the epoch into (days since epoch, nanoseconds into the day).
 pub fn split_local(local_ns: i64) -> (i64, i64) {
-    (local_ns.div_euclid(NANOS_PER_DAY), local_ns.rem_euclid(NANOS_PER_DAY))
+    (
+        local_ns.div_euclid(NANOS_PER_DAY),
+        local_ns.rem_euclid(NANOS_PER_DAY),
+    )
 }
-
 
 /// Why a timestamp could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,12 +98,23 @@ pub fn parse_rfc3339(text: &str) -> Result<ParsedTimestamp, TimestampError> {
         }
         Ok(v)
     };
-    if s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') || s[13] != b':' || s[16] != b':' {
+    if s[4] != b'-'
+        || s[7] != b'-'
+        || !matches!(s[10], b'T' | b't' | b' ')
+        || s[13] != b':'
+        || s[16] != b':'
+    {
         return Err(syntax());
     }
     let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month as u8) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month as u8)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return Err(range());
     }
     let mut i = 19;
@@ -147,7 +160,10 @@ pub fn parse_rfc3339(text: &str) -> Result<ParsedTimestamp, TimestampError> {
         .checked_mul(1_000_000_000)
         .and_then(|v| v.checked_add(frac_ns))
         .ok_or_else(range)?;
-    Ok(ParsedTimestamp { epoch_ns, offset_seconds: offset_seconds as i32 })
+    Ok(ParsedTimestamp {
+        epoch_ns,
+        offset_seconds: offset_seconds as i32,
+    })
 }
 
 pub fn days_in_month(year: i64, month: u8) -> i64 {
@@ -155,7 +171,11 @@ pub fn days_in_month(year: i64, month: u8) -> i64 {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
         _ => {
-            if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 { 29 } else { 28 }
+            if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 {
+                29
+            } else {
+                28
+            }
         }
     }
 }
@@ -172,10 +192,22 @@ mod tests {
         let q = parse_rfc3339("2012-02-03 01:30:00.5+08:00").unwrap();
         assert_eq!(q.epoch_ns, p.epoch_ns + 500_000_000);
         assert_eq!(q.offset_seconds, 8 * 3600);
-        assert_eq!(parse_rfc3339("2012-02-02T12:30:00-0500").unwrap().epoch_ns, p.epoch_ns);
-        assert!(matches!(parse_rfc3339("2012-02-02T17:30:00"), Err(TimestampError::NoOffset(_))));
-        assert!(matches!(parse_rfc3339("2012-02-30T17:30:00Z"), Err(TimestampError::Range(_))));
-        assert!(matches!(parse_rfc3339("2012/02/02T17:30:00Z"), Err(TimestampError::Syntax(_))));
+        assert_eq!(
+            parse_rfc3339("2012-02-02T12:30:00-0500").unwrap().epoch_ns,
+            p.epoch_ns
+        );
+        assert!(matches!(
+            parse_rfc3339("2012-02-02T17:30:00"),
+            Err(TimestampError::NoOffset(_))
+        ));
+        assert!(matches!(
+            parse_rfc3339("2012-02-30T17:30:00Z"),
+            Err(TimestampError::Range(_))
+        ));
+        assert!(matches!(
+            parse_rfc3339("2012/02/02T17:30:00Z"),
+            Err(TimestampError::Syntax(_))
+        ));
         assert!(parse_rfc3339("2012-02-02T17:30:00Zjunk").is_err());
     }
 

@@ -85,7 +85,10 @@ impl Money {
     }
 
     pub fn zero(currency: Currency) -> Self {
-        Money { amount: Decimal::ZERO, currency }
+        Money {
+            amount: Decimal::ZERO,
+            currency,
+        }
     }
 
     /// Adds two amounts of the same currency; `None` for a currency mismatch or overflow.
@@ -93,11 +96,17 @@ impl Money {
         if self.currency != other.currency {
             return None;
         }
-        Some(Money { amount: self.amount.checked_add(other.amount)?, currency: self.currency })
+        Some(Money {
+            amount: self.amount.checked_add(other.amount)?,
+            currency: self.currency,
+        })
     }
 
     pub fn round(self, rounding: Rounding) -> Money {
-        Money { amount: rounding.apply(self.amount), currency: self.currency }
+        Money {
+            amount: rounding.apply(self.amount),
+            currency: self.currency,
+        }
     }
 }
 

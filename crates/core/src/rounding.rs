@@ -94,7 +94,11 @@ impl Rounding {
     /// Rounds the exact quotient `numerator / denominator` without ever materialising an inexact
     /// intermediate: the remainder of an integer division decides the last digit. This is what
     /// lets a total like 1/3 + 2/3 round to exactly 1 with `*up`.
-    pub fn apply_ratio(self, numerator: Decimal, denominator: u128) -> Result<Decimal, RoundingError> {
+    pub fn apply_ratio(
+        self,
+        numerator: Decimal,
+        denominator: u128,
+    ) -> Result<Decimal, RoundingError> {
         exact_ratio_round(numerator, denominator, self.decimals, self.method)
     }
 }
@@ -152,7 +156,11 @@ pub fn exact_ratio_round(
 }
 
 /// `numerator / denominator` compared with `value`, exactly.
-pub fn ratio_cmp(numerator: Decimal, denominator: u128, value: Decimal) -> Option<std::cmp::Ordering> {
+pub fn ratio_cmp(
+    numerator: Decimal,
+    denominator: u128,
+    value: Decimal,
+) -> Option<std::cmp::Ordering> {
     let den = Decimal::from_i128_with_scale(i128::try_from(denominator).ok()?, 0);
     let rhs = value.checked_mul(den)?;
     Some(numerator.cmp(&rhs))
@@ -189,24 +197,54 @@ mod tests {
     #[test]
     fn ratio_rounding_is_exact() {
         // 1/3 + 2/3 over a common denominator: exactly 1, even with *up.
-        assert_eq!(exact_ratio_round(d("3"), 3, 2, RoundingMethod::Up).unwrap(), d("1.00"));
+        assert_eq!(
+            exact_ratio_round(d("3"), 3, 2, RoundingMethod::Up).unwrap(),
+            d("1.00")
+        );
         // 0.05 per 60 s for 24 s, plus 0.15: (0.05*24 + 0.15*60)/60 = 0.17 exactly.
-        assert_eq!(exact_ratio_round(d("10.2"), 60, 2, RoundingMethod::Up).unwrap(), d("0.17"));
+        assert_eq!(
+            exact_ratio_round(d("10.2"), 60, 2, RoundingMethod::Up).unwrap(),
+            d("0.17")
+        );
         // 7/60 = 0.11666..: *middle 4 → 0.1167, *down → 0.1166, *up → 0.1167.
-        assert_eq!(exact_ratio_round(d("7"), 60, 4, RoundingMethod::Middle).unwrap(), d("0.1167"));
-        assert_eq!(exact_ratio_round(d("7"), 60, 4, RoundingMethod::Down).unwrap(), d("0.1166"));
-        assert_eq!(exact_ratio_round(d("7"), 60, 4, RoundingMethod::Up).unwrap(), d("0.1167"));
+        assert_eq!(
+            exact_ratio_round(d("7"), 60, 4, RoundingMethod::Middle).unwrap(),
+            d("0.1167")
+        );
+        assert_eq!(
+            exact_ratio_round(d("7"), 60, 4, RoundingMethod::Down).unwrap(),
+            d("0.1166")
+        );
+        assert_eq!(
+            exact_ratio_round(d("7"), 60, 4, RoundingMethod::Up).unwrap(),
+            d("0.1167")
+        );
         // exact midpoint: 1/8 = 0.125
-        assert_eq!(exact_ratio_round(d("1"), 8, 2, RoundingMethod::Middle).unwrap(), d("0.13"));
-        assert_eq!(exact_ratio_round(d("-1"), 8, 2, RoundingMethod::Middle).unwrap(), d("-0.13"));
-        assert_eq!(exact_ratio_round(d("-1"), 3, 2, RoundingMethod::Up).unwrap(), d("-0.33"));
-        assert_eq!(exact_ratio_round(d("-1"), 3, 2, RoundingMethod::Down).unwrap(), d("-0.34"));
+        assert_eq!(
+            exact_ratio_round(d("1"), 8, 2, RoundingMethod::Middle).unwrap(),
+            d("0.13")
+        );
+        assert_eq!(
+            exact_ratio_round(d("-1"), 8, 2, RoundingMethod::Middle).unwrap(),
+            d("-0.13")
+        );
+        assert_eq!(
+            exact_ratio_round(d("-1"), 3, 2, RoundingMethod::Up).unwrap(),
+            d("-0.33")
+        );
+        assert_eq!(
+            exact_ratio_round(d("-1"), 3, 2, RoundingMethod::Down).unwrap(),
+            d("-0.34")
+        );
     }
 
     #[test]
     fn parses_cgrates_names() {
         assert_eq!(RoundingMethod::from_str("*up").unwrap(), RoundingMethod::Up);
-        assert_eq!(RoundingMethod::from_str("*middle").unwrap(), RoundingMethod::Middle);
+        assert_eq!(
+            RoundingMethod::from_str("*middle").unwrap(),
+            RoundingMethod::Middle
+        );
         assert!(RoundingMethod::from_str("*sideways").is_err());
         assert!(Rounding::new(RoundingMethod::Up, 13).is_err());
     }

@@ -56,7 +56,9 @@ impl FromStr for Tor {
             "voice" | "*voice" | "call" => Ok(Tor::Voice),
             "sms" | "*sms" => Ok(Tor::Sms),
             "data" | "*data" => Ok(Tor::Data),
-            other => Err(format!("unknown type of record {other:?} (expected voice, sms or data)")),
+            other => Err(format!(
+                "unknown type of record {other:?} (expected voice, sms or data)"
+            )),
         }
     }
 }
@@ -143,7 +145,11 @@ pub fn parse_duration(text: &str) -> Result<(i64, DurationForm), DurationError> 
             "h" => 3600 * NANOS_PER_SECOND,
             _ => return Err(invalid()),
         };
-        let int_val: i64 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| overflow())? };
+        let int_val: i64 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| overflow())?
+        };
         let mut part = int_val.checked_mul(unit).ok_or_else(overflow)?;
         if !frac_part.is_empty() {
             // value = frac_digits / 10^len × unit, must be a whole number of ns.
@@ -156,7 +162,9 @@ pub fn parse_duration(text: &str) -> Result<(i64, DurationForm), DurationError> 
                 let scale = 10i128.pow(digits.len() as u32);
                 let num = f * i128::from(unit);
                 if num % scale != 0 {
-                    return Err(DurationError::Invalid(format!("{s} (finer than a nanosecond)")));
+                    return Err(DurationError::Invalid(format!(
+                        "{s} (finer than a nanosecond)"
+                    )));
                 }
                 let add = i64::try_from(num / scale).map_err(|_| overflow())?;
                 part = part.checked_add(add).ok_or_else(overflow)?;
@@ -244,12 +252,24 @@ mod tests {
         assert_eq!(ok("7ns"), 7);
         assert_eq!(ok(".5s"), 500_000_000);
         assert_eq!(parse_duration("6").unwrap(), (6, DurationForm::BareNumber));
-        assert!(matches!(parse_duration("-1s"), Err(DurationError::Negative(_))));
-        assert!(matches!(parse_duration("1x"), Err(DurationError::Invalid(_))));
-        assert!(matches!(parse_duration("s"), Err(DurationError::Invalid(_))));
+        assert!(matches!(
+            parse_duration("-1s"),
+            Err(DurationError::Negative(_))
+        ));
+        assert!(matches!(
+            parse_duration("1x"),
+            Err(DurationError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_duration("s"),
+            Err(DurationError::Invalid(_))
+        ));
         assert!(matches!(parse_duration(""), Err(DurationError::Empty)));
         assert!(parse_duration("1.0000000001s").is_err());
-        assert!(matches!(parse_duration("99999999999999h"), Err(DurationError::Overflow(_))));
+        assert!(matches!(
+            parse_duration("99999999999999h"),
+            Err(DurationError::Overflow(_))
+        ));
     }
 
     #[test]

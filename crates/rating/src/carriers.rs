@@ -93,7 +93,11 @@ impl NumberRanges {
     /// The bundled Chinese table.
     pub fn builtin_cn() -> NumberRanges {
         let mut diags = Diagnostics::default();
-        let r = Self::parse_csv("builtin:cn_number_ranges.csv", BUILTIN_CN_CSV.as_bytes(), &mut diags);
+        let r = Self::parse_csv(
+            "builtin:cn_number_ranges.csv",
+            BUILTIN_CN_CSV.as_bytes(),
+            &mut diags,
+        );
         debug_assert!(!diags.has_errors(), "bundled ranges must parse: {diags}");
         r
     }
@@ -131,15 +135,23 @@ impl NumberRanges {
             };
             if first {
                 first = false;
-                if field(0).map(|f| f.eq_ignore_ascii_case("prefix")).unwrap_or(false) {
-                    explicit = field(2).map(|f| f.eq_ignore_ascii_case("carrier")).unwrap_or(false);
+                if field(0)
+                    .map(|f| f.eq_ignore_ascii_case("prefix"))
+                    .unwrap_or(false)
+                {
+                    explicit = field(2)
+                        .map(|f| f.eq_ignore_ascii_case("carrier"))
+                        .unwrap_or(false);
                     continue;
                 }
             }
             if rec.len() < 3 {
                 diags.error(
                     Pos::new(&file, line, 1),
-                    format!("expected at least 3 fields (prefix, kind, carrier/region), found {}", rec.len()),
+                    format!(
+                        "expected at least 3 fields (prefix, kind, carrier/region), found {}",
+                        rec.len()
+                    ),
                 );
                 continue;
             }
@@ -150,8 +162,14 @@ impl NumberRanges {
                     continue;
                 }
             };
-            if prefix.is_empty() || prefix.len() > 32 || !prefix.bytes().all(|b| b.is_ascii_digit() || b == b'+') {
-                diags.error(Pos::new(&file, line, 1), format!("prefix {prefix:?} is not 1-32 digits"));
+            if prefix.is_empty()
+                || prefix.len() > 32
+                || !prefix.bytes().all(|b| b.is_ascii_digit() || b == b'+')
+            {
+                diags.error(
+                    Pos::new(&file, line, 1),
+                    format!("prefix {prefix:?} is not 1-32 digits"),
+                );
                 continue;
             }
             let kind = match kind.to_ascii_lowercase().as_str() {
@@ -183,12 +201,25 @@ impl NumberRanges {
             let idx = out.ranges.len() as u32;
             let slot = out.trie.entry(prefix.as_bytes(), || idx);
             if *slot != idx {
-                diags.warning(Pos::new(&file, line, 1), format!("prefix {prefix} listed twice; the later row wins"));
+                diags.warning(
+                    Pos::new(&file, line, 1),
+                    format!("prefix {prefix} listed twice; the later row wins"),
+                );
                 let existing = *slot as usize;
-                out.ranges[existing] = Range { prefix: prefix.into(), kind, carrier, region: region.map(Into::into) };
+                out.ranges[existing] = Range {
+                    prefix: prefix.into(),
+                    kind,
+                    carrier,
+                    region: region.map(Into::into),
+                };
                 continue;
             }
-            out.ranges.push(Range { prefix: prefix.into(), kind, carrier, region: region.map(Into::into) });
+            out.ranges.push(Range {
+                prefix: prefix.into(),
+                kind,
+                carrier,
+                region: region.map(Into::into),
+            });
         }
         out
     }
@@ -199,7 +230,10 @@ impl NumberRanges {
             return id;
         }
         let id = self.carriers.len() as u32;
-        self.carriers.push(Carrier { slug: slug.clone().into(), name: name.into() });
+        self.carriers.push(Carrier {
+            slug: slug.clone().into(),
+            name: name.into(),
+        });
         let mut alias = |a: &str| {
             let a = a.trim().to_lowercase();
             if !a.is_empty() {
@@ -217,7 +251,9 @@ impl NumberRanges {
 
     /// The range of the longest prefix of a number in national dialled form.
     pub fn lookup(&self, national: &str) -> Option<&Range> {
-        self.trie.longest(national.as_bytes()).map(|(_, &i)| &self.ranges[i as usize])
+        self.trie
+            .longest(national.as_bytes())
+            .map(|(_, &i)| &self.ranges[i as usize])
     }
 
     /// Finds a carrier by slug, display name, or either half of a bilingual name
@@ -252,6 +288,20 @@ fn non_empty(s: &str) -> Option<&str> {
     (!t.is_empty()).then_some(t)
 }
 
+impl NumberRanges {
+    /// Like [`NumberRanges::lookup`], with the range's index.
+    pub fn lookup_indexed(&self, national: &str) -> Option<(u32, &Range)> {
+        self.trie
+            .longest(national.as_bytes())
+            .map(|(_, &i)| (i, &self.ranges[i as usize]))
+    }
+
+    /// The range at an index returned by [`NumberRanges::lookup_indexed`].
+    pub fn range(&self, i: u32) -> &Range {
+        &self.ranges[i as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,8 +325,14 @@ mod tests {
         let cs = r.lookup("10086").unwrap();
         assert_eq!(&*r.carrier(cs.carrier.unwrap()).slug, "china_mobile");
         assert!(r.lookup("99999").is_none());
-        assert_eq!(r.carrier_by_name("中国联通"), r.carrier_by_name("china_unicom"));
-        assert_eq!(r.carrier_by_name("China Unicom"), r.carrier_by_name("CHINA_UNICOM"));
+        assert_eq!(
+            r.carrier_by_name("中国联通"),
+            r.carrier_by_name("china_unicom")
+        );
+        assert_eq!(
+            r.carrier_by_name("China Unicom"),
+            r.carrier_by_name("CHINA_UNICOM")
+        );
         assert!(r.carrier_by_name("china_unicom").is_some());
         assert!(r.carrier_by_name("acme").is_none());
     }
@@ -287,7 +343,10 @@ mod tests {
         let mut d = Diagnostics::default();
         let r = NumberRanges::parse_csv("r.csv", csv.as_bytes(), &mut d);
         assert_eq!(r.len(), 1);
-        assert_eq!(r.lookup("13800138000").unwrap().region.as_deref(), Some("Beijing"));
+        assert_eq!(
+            r.lookup("13800138000").unwrap().region.as_deref(),
+            Some("Beijing")
+        );
         let errs: Vec<_> = d.errors().map(|e| e.pos.line).collect();
         assert_eq!(errs, vec![3, 4]);
     }
@@ -297,17 +356,5 @@ mod tests {
         assert_eq!(carrier_slug("China Mobile (中国移动)"), "china_mobile");
         assert_eq!(carrier_slug("中国广电"), "中国广电");
         assert_eq!(carrier_slug("AT&T Wireless"), "at_t_wireless");
-    }
-}
-
-impl NumberRanges {
-    /// Like [`NumberRanges::lookup`], with the range's index.
-    pub fn lookup_indexed(&self, national: &str) -> Option<(u32, &Range)> {
-        self.trie.longest(national.as_bytes()).map(|(_, &i)| (i, &self.ranges[i as usize]))
-    }
-
-    /// The range at an index returned by [`NumberRanges::lookup_indexed`].
-    pub fn range(&self, i: u32) -> &Range {
-        &self.ranges[i as usize]
     }
 }

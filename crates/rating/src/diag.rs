@@ -16,12 +16,20 @@ pub struct Pos {
 
 impl Pos {
     pub fn new(file: &Arc<str>, line: u32, column: u32) -> Pos {
-        Pos { file: Arc::clone(file), line, column }
+        Pos {
+            file: Arc::clone(file),
+            line,
+            column,
+        }
     }
 
     /// Same place, another column.
     pub fn at_column(&self, column: u32) -> Pos {
-        Pos { file: Arc::clone(&self.file), line: self.line, column }
+        Pos {
+            file: Arc::clone(&self.file),
+            line: self.line,
+            column,
+        }
     }
 }
 
@@ -66,11 +74,19 @@ impl Diagnostics {
     pub const LIMIT: usize = 1000;
 
     pub fn error(&mut self, pos: Pos, message: impl Into<String>) {
-        self.push(Diagnostic { severity: Severity::Error, pos, message: message.into() });
+        self.push(Diagnostic {
+            severity: Severity::Error,
+            pos,
+            message: message.into(),
+        });
     }
 
     pub fn warning(&mut self, pos: Pos, message: impl Into<String>) {
-        self.push(Diagnostic { severity: Severity::Warning, pos, message: message.into() });
+        self.push(Diagnostic {
+            severity: Severity::Warning,
+            pos,
+            message: message.into(),
+        });
     }
 
     fn push(&mut self, d: Diagnostic) {
@@ -95,7 +111,9 @@ impl Diagnostics {
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.items.iter().filter(|d| d.severity == Severity::Warning)
+        self.items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
     }
 
     pub fn extend(&mut self, other: Diagnostics) {

@@ -313,10 +313,10 @@ impl<'t> Ctx<'t, '_> {
             }
             visited.push(fs);
             let keys = t.subject_keys(self.tenant, self.category, fs, self.carrier);
-            if let Some(fa) = effective(&keys, at) {
-                if let Some(found) = self.resolve(fa, number, at, depth + 1, visited) {
-                    return Some(found);
-                }
+            if let Some(fa) = effective(&keys, at)
+                && let Some(found) = self.resolve(fa, number, at, depth + 1, visited)
+            {
+                return Some(found);
             }
         }
         None

@@ -14,5 +14,7 @@ pub mod trie;
 
 pub use carriers::NumberRanges;
 pub use diag::{Diagnostic, Diagnostics, Pos, Severity};
-pub use engine::{CarrierOutcome, Event, Limit, MaxUsage, Piece, RateError, Rated, max_usage, rate};
+pub use engine::{
+    CarrierOutcome, Event, Limit, MaxUsage, Piece, RateError, Rated, max_usage, rate,
+};
 pub use tariff::{DestRef, Tariff, TariffStats};

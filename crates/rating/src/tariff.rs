@@ -83,7 +83,9 @@ impl Timing {
             && (self.month_days >> date.day) & 1 == 1
             && (self.week_days >> date.weekday) & 1 == 1
             && (self.years.is_empty() || self.years.contains(&date.year))
-            && self.calendar.is_none_or(|c| calendars[c as usize].days.binary_search(&days).is_ok())
+            && self
+                .calendar
+                .is_none_or(|c| calendars[c as usize].days.binary_search(&days).is_ok())
     }
 }
 
@@ -213,7 +215,10 @@ impl Tariff {
     }
 
     /// Compiles a definition. On success also returns the warnings; on failure every error.
-    pub fn compile(def: &TariffDef, ranges: Arc<NumberRanges>) -> Result<(Tariff, Diagnostics), Diagnostics> {
+    pub fn compile(
+        def: &TariffDef,
+        ranges: Arc<NumberRanges>,
+    ) -> Result<(Tariff, Diagnostics), Diagnostics> {
         let mut c = Compiler::new(ranges);
         c.run(def);
         if c.diags.has_errors() {
@@ -231,7 +236,11 @@ fn file_pos(def: &TariffDef) -> Pos {
         .map(|d| Arc::clone(&d.id.pos.file))
         .or_else(|| def.profiles.first().map(|p| Arc::clone(&p.tenant.pos.file)))
         .unwrap_or_else(|| Arc::from(def.name.as_str()));
-    Pos { file, line: 1, column: 1 }
+    Pos {
+        file,
+        line: 1,
+        column: 1,
+    }
 }
 
 struct Compiler {
@@ -312,7 +321,9 @@ impl Compiler {
         if let ZoneDef::Named(name) = &def.zone {
             match TimeZone::get(name) {
                 Ok(tz) => self.zone = Zone::Named(tz),
-                Err(e) => self.diags.error(file_pos(def), format!("unknown time zone {name:?}: {e}")),
+                Err(e) => self
+                    .diags
+                    .error(file_pos(def), format!("unknown time zone {name:?}: {e}")),
             }
         }
     }
@@ -323,16 +334,23 @@ impl Compiler {
                 Some(&id) => id,
                 None => {
                     if row.id.value == ANY {
-                        self.diags.error(row.id.pos.clone(), "*any is reserved and cannot name a destination");
+                        self.diags.error(
+                            row.id.pos.clone(),
+                            "*any is reserved and cannot name a destination",
+                        );
                         continue;
                     }
                     let id = self.destinations.len() as u32;
-                    self.destinations.push(Destination { id: row.id.value.as_str().into() });
+                    self.destinations.push(Destination {
+                        id: row.id.value.as_str().into(),
+                    });
                     self.dest_ids.insert(row.id.value.clone(), id);
                     id
                 }
             };
-            let list = self.prefixes.entry(row.prefix.value.as_bytes(), SmallVec::new);
+            let list = self
+                .prefixes
+                .entry(row.prefix.value.as_bytes(), SmallVec::new);
             if !list.contains(&id) {
                 list.push(id);
                 self.prefix_count += 1;
@@ -351,48 +369,74 @@ impl Compiler {
             groups[g].1.push(i);
         }
         for (id, rows) in groups {
-            let mut compiled: Vec<(RateRow, &crate::def::RateRowDef)> = Vec::with_capacity(rows.len());
+            let mut compiled: Vec<(RateRow, &crate::def::RateRowDef)> =
+                Vec::with_capacity(rows.len());
             for &i in &rows {
                 let r = &def.rates[i];
                 let (unit, _) = r.unit.value;
                 let (increment, _) = r.increment.value;
                 let (group_start, _) = r.group_start.value;
                 if increment <= 0 {
-                    self.diags.error(r.increment.pos.clone(), "rate increment must be greater than zero");
+                    self.diags.error(
+                        r.increment.pos.clone(),
+                        "rate increment must be greater than zero",
+                    );
                 }
                 if unit <= 0 && !r.rate.is_zero() {
-                    self.diags.error(r.unit.pos.clone(), "rate unit must be greater than zero when the rate is not zero");
+                    self.diags.error(
+                        r.unit.pos.clone(),
+                        "rate unit must be greater than zero when the rate is not zero",
+                    );
                 }
                 if r.rate.is_sign_negative() && !r.rate.is_zero() {
-                    self.diags.error(r.id.pos.at_column(3), "rate must not be negative");
+                    self.diags
+                        .error(r.id.pos.at_column(3), "rate must not be negative");
                 }
                 compiled.push((
-                    RateRow { connect_fee: r.connect_fee, rate: r.rate, unit, increment, group_start },
+                    RateRow {
+                        connect_fee: r.connect_fee,
+                        rate: r.rate,
+                        unit,
+                        increment,
+                        group_start,
+                    },
                     r,
                 ));
             }
             compiled.sort_by_key(|(row, _)| row.group_start);
-            if let Some((first, r)) = compiled.first() {
-                if first.group_start != 0 {
-                    self.diags.error(
-                        r.group_start.pos.clone(),
-                        format!("rate {id}: the first group must start at 0s, not at {}", toll_core::usage::GoDuration(first.group_start)),
-                    );
-                }
+            if let Some((first, r)) = compiled.first()
+                && first.group_start != 0
+            {
+                self.diags.error(
+                    r.group_start.pos.clone(),
+                    format!(
+                        "rate {id}: the first group must start at 0s, not at {}",
+                        toll_core::usage::GoDuration(first.group_start)
+                    ),
+                );
             }
             for w in compiled.windows(2) {
                 if w[0].0.group_start == w[1].0.group_start {
-                    self.diags.error(w[1].1.group_start.pos.clone(), format!("rate {id}: two rows start at the same group interval"));
+                    self.diags.error(
+                        w[1].1.group_start.pos.clone(),
+                        format!("rate {id}: two rows start at the same group interval"),
+                    );
                 }
             }
             for (row, r) in compiled.iter().skip(1) {
                 if !row.connect_fee.is_zero() {
-                    self.diags.warning(r.id.pos.at_column(2), format!("rate {id}: a connect fee on a later rate group is never charged"));
+                    self.diags.warning(
+                        r.id.pos.at_column(2),
+                        format!("rate {id}: a connect fee on a later rate group is never charged"),
+                    );
                 }
             }
             let rid = self.rates.len() as u32;
             self.rate_ids.insert(id.clone(), rid);
-            self.rates.push(Rate { id: id.into(), rows: compiled.into_iter().map(|(r, _)| r).collect() });
+            self.rates.push(Rate {
+                id: id.into(),
+                rows: compiled.into_iter().map(|(r, _)| r).collect(),
+            });
         }
     }
 
@@ -403,13 +447,19 @@ impl Compiler {
             } else if let Some(&d) = self.dest_ids.get(row.destination.value.as_str()) {
                 Some(DestRef::Named(d))
             } else {
-                self.diags.error(row.destination.pos.clone(), format!("unknown destination {:?}", row.destination.value));
+                self.diags.error(
+                    row.destination.pos.clone(),
+                    format!("unknown destination {:?}", row.destination.value),
+                );
                 None
             };
             let rate = match self.rate_ids.get(row.rate.value.as_str()) {
                 Some(&r) => Some(r),
                 None => {
-                    self.diags.error(row.rate.pos.clone(), format!("unknown rate {:?}", row.rate.value));
+                    self.diags.error(
+                        row.rate.pos.clone(),
+                        format!("unknown rate {:?}", row.rate.value),
+                    );
                     None
                 }
             };
@@ -417,7 +467,10 @@ impl Compiler {
                 Ok(r) => r,
                 Err(e) => {
                     self.diags.error(row.id.pos.at_column(5), e.to_string());
-                    Rounding { method: RoundingMethod::Middle, decimals: 4 }
+                    Rounding {
+                        method: RoundingMethod::Middle,
+                        decimals: 4,
+                    }
                 }
             };
             let cap = (!row.max_cost.is_zero()).then_some(row.max_cost);
@@ -425,20 +478,38 @@ impl Compiler {
                 (Some(c), Some(MaxCostStrategy::Free)) => (Some(c), None),
                 (Some(c), Some(MaxCostStrategy::Disconnect)) => (None, Some(c)),
                 (Some(_), None) => {
-                    self.diags.warning(row.id.pos.at_column(7), "max cost without a strategy (*free or *disconnect) is ignored");
+                    self.diags.warning(
+                        row.id.pos.at_column(7),
+                        "max cost without a strategy (*free or *disconnect) is ignored",
+                    );
                     (None, None)
                 }
                 (None, _) => (None, None),
             };
-            if let (Some(min), Some(max)) = (row.min_cost, free_cap) {
-                if min > max {
-                    self.diags.error(row.id.pos.at_column(8), format!("min cost {min} is above the *free max cost {max}"));
-                }
+            if let (Some(min), Some(max)) = (row.min_cost, free_cap)
+                && min > max
+            {
+                self.diags.error(
+                    row.id.pos.at_column(8),
+                    format!("min cost {min} is above the *free max cost {max}"),
+                );
             }
-            let (Some(dest), Some(rate)) = (dest, rate) else { continue };
+            let (Some(dest), Some(rate)) = (dest, rate) else {
+                continue;
+            };
             let id = self.drs.len() as u32;
-            self.drs.push(DestRate { id: row.id.value.as_str().into(), rate, rounding, free_cap, disconnect_cap, min_cost: row.min_cost });
-            self.dr_groups.entry(row.id.value.clone()).or_default().push((id, dest));
+            self.drs.push(DestRate {
+                id: row.id.value.as_str().into(),
+                rate,
+                rounding,
+                free_cap,
+                disconnect_cap,
+                min_cost: row.min_cost,
+            });
+            self.dr_groups
+                .entry(row.id.value.clone())
+                .or_default()
+                .push((id, dest));
         }
     }
 
@@ -446,7 +517,10 @@ impl Compiler {
         let mut ids = FxHashMap::default();
         for cal in &def.calendars {
             if ids.contains_key(&cal.id.value) {
-                self.diags.error(cal.id.pos.clone(), format!("calendar {:?} defined twice", cal.id.value));
+                self.diags.error(
+                    cal.id.pos.clone(),
+                    format!("calendar {:?} defined twice", cal.id.value),
+                );
                 continue;
             }
             let mut days: Vec<i64> = cal
@@ -465,7 +539,10 @@ impl Compiler {
     fn timings(&mut self, def: &TariffDef, cal_ids: &FxHashMap<String, u32>) {
         for t in &def.timings {
             if self.timing_ids.contains_key(&t.id.value) {
-                self.diags.error(t.id.pos.clone(), format!("timing {:?} defined twice", t.id.value));
+                self.diags.error(
+                    t.id.pos.clone(),
+                    format!("timing {:?} defined twice", t.id.value),
+                );
                 continue;
             }
             let mask = |s: &Selector<u8>, full: u32| -> u32 {
@@ -479,7 +556,8 @@ impl Compiler {
                 Some(c) => match cal_ids.get(&c.value) {
                     Some(&id) => Some(id),
                     None => {
-                        self.diags.error(c.pos.clone(), format!("unknown calendar {:?}", c.value));
+                        self.diags
+                            .error(c.pos.clone(), format!("unknown calendar {:?}", c.value));
                         None
                     }
                 },
@@ -496,12 +574,14 @@ impl Compiler {
                 calendar,
                 start: t.start,
             };
-            self.timing_ids.insert(t.id.value.clone(), self.timings.len() as u32);
+            self.timing_ids
+                .insert(t.id.value.clone(), self.timings.len() as u32);
             self.timings.push(timing);
         }
         if !self.timing_ids.contains_key(ANY) {
             // `*any` is built in: every day from midnight.
-            self.timing_ids.insert(ANY.to_string(), self.timings.len() as u32);
+            self.timing_ids
+                .insert(ANY.to_string(), self.timings.len() as u32);
             self.timings.push(Timing {
                 id: ANY.into(),
                 years: Box::new([]),
@@ -526,12 +606,19 @@ impl Compiler {
             let timing = match self.timing_ids.get(row.timing.value.as_str()) {
                 Some(&t) => Some(t),
                 None => {
-                    self.diags.error(row.timing.pos.clone(), format!("unknown timing {:?}", row.timing.value));
+                    self.diags.error(
+                        row.timing.pos.clone(),
+                        format!("unknown timing {:?}", row.timing.value),
+                    );
                     None
                 }
             };
             let Some(group) = self.dr_groups.get(row.destination_rates.value.as_str()) else {
-                if !def.destination_rates.iter().any(|d| d.id.value == row.destination_rates.value) {
+                if !def
+                    .destination_rates
+                    .iter()
+                    .any(|d| d.id.value == row.destination_rates.value)
+                {
                     self.diags.error(
                         row.destination_rates.pos.clone(),
                         format!("unknown destination rate {:?}", row.destination_rates.value),
@@ -541,12 +628,26 @@ impl Compiler {
             };
             let Some(timing) = timing else { continue };
             for &(dr, dest) in group {
-                entry.push((dest, BindRow { timing, weight: row.weight, dr, start: self.timings[timing as usize].start }));
+                entry.push((
+                    dest,
+                    BindRow {
+                        timing,
+                        weight: row.weight,
+                        dr,
+                        start: self.timings[timing as usize].start,
+                    },
+                ));
             }
         }
         for id in order {
-            let Some(list) = rows.remove(&id) else { continue };
-            let mut plan = Plan { id: id.as_str().into(), bindings: FxHashMap::default(), any: None };
+            let Some(list) = rows.remove(&id) else {
+                continue;
+            };
+            let mut plan = Plan {
+                id: id.as_str().into(),
+                bindings: FxHashMap::default(),
+                any: None,
+            };
             let mut per_dest: Vec<(DestRef, Vec<BindRow>)> = Vec::new();
             for (dest, br) in list {
                 match per_dest.iter_mut().find(|(d, _)| *d == dest) {
@@ -559,7 +660,11 @@ impl Compiler {
                 brs.sort_by_key(|b| b.start);
                 let max_weight = brs.iter().map(|b| b.weight).max().unwrap_or_default();
                 let bid = self.bindings.len() as u32;
-                self.bindings.push(Binding { dest, rows: brs.into(), max_weight });
+                self.bindings.push(Binding {
+                    dest,
+                    rows: brs.into(),
+                    max_weight,
+                });
                 match dest {
                     DestRef::Named(d) => {
                         plan.bindings.insert(d, bid);
@@ -576,7 +681,10 @@ impl Compiler {
         let mut seen: FxHashSet<(ProfileKey, i64)> = FxHashSet::default();
         for p in &def.profiles {
             let Some(&plan) = self.plan_ids.get(p.plan.value.as_str()) else {
-                self.diags.error(p.plan.pos.clone(), format!("unknown rating plan {:?}", p.plan.value));
+                self.diags.error(
+                    p.plan.pos.clone(),
+                    format!("unknown rating plan {:?}", p.plan.value),
+                );
                 continue;
             };
             let carrier = match &p.carrier {
@@ -606,7 +714,8 @@ impl Compiler {
                 Some(ts) => match i64::try_from(ts.as_nanosecond()) {
                     Ok(ns) => ns,
                     Err(_) => {
-                        self.diags.error(p.tenant.pos.at_column(4), "activation time out of range");
+                        self.diags
+                            .error(p.tenant.pos.at_column(4), "activation time out of range");
                         continue;
                     }
                 },
@@ -615,8 +724,16 @@ impl Compiler {
                 self.diags.error(p.tenant.pos.clone(), "two rating profiles with the same tenant, category, subject, carrier and activation time");
                 continue;
             }
-            let fallbacks: Box<[u32]> = p.fallback_subjects.iter().map(|s| self.intern(&s.value)).collect();
-            self.profiles.entry(key).or_default().push(Activation { at, plan, fallbacks });
+            let fallbacks: Box<[u32]> = p
+                .fallback_subjects
+                .iter()
+                .map(|s| self.intern(&s.value))
+                .collect();
+            self.profiles.entry(key).or_default().push(Activation {
+                at,
+                plan,
+                fallbacks,
+            });
             self.profile_count += 1;
         }
         for list in self.profiles.values_mut() {
@@ -636,14 +753,22 @@ impl Compiler {
         let mut used_rates: FxHashMap<&str, bool> = FxHashMap::default();
         for pr in &def.plans {
             let voice = voice_plans.contains(pr.id.value.as_str());
-            for dr in def.destination_rates.iter().filter(|d| d.id.value == pr.destination_rates.value) {
+            for dr in def
+                .destination_rates
+                .iter()
+                .filter(|d| d.id.value == pr.destination_rates.value)
+            {
                 let e = used_rates.entry(dr.rate.value.as_str()).or_insert(false);
                 *e |= voice;
             }
         }
         for r in &def.rates {
             let voice = used_rates.get(r.id.value.as_str()).copied();
-            for (col, what) in [(&r.unit, "rate unit"), (&r.increment, "rate increment"), (&r.group_start, "group interval start")] {
+            for (col, what) in [
+                (&r.unit, "rate unit"),
+                (&r.increment, "rate increment"),
+                (&r.group_start, "group interval start"),
+            ] {
                 let (n, form) = col.value;
                 if form != DurationForm::BareNumber || n == 0 {
                     continue;
@@ -711,7 +836,11 @@ impl Compiler {
             plans: self.plans,
             bindings: self.bindings,
             strings,
-            profiles: self.profiles.into_iter().map(|(k, v)| (k, v.into_boxed_slice())).collect(),
+            profiles: self
+                .profiles
+                .into_iter()
+                .map(|(k, v)| (k, v.into_boxed_slice()))
+                .collect(),
             ranges: self.ranges,
             range_carrier_ids,
             any_id,

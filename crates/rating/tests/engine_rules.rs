@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Rules of `rating-semantics.md` beyond the reference cases, each on a small CGRateS folder.
 
 use std::str::FromStr;
@@ -19,8 +20,13 @@ fn dec(s: &str) -> Decimal {
 }
 
 fn tariff(files: &[(&str, &str)]) -> (Tariff, Diagnostics) {
-    let files: Vec<SourceFile> =
-        files.iter().map(|(n, b)| SourceFile { name: n.to_string(), bytes: b.as_bytes().to_vec() }).collect();
+    let files: Vec<SourceFile> = files
+        .iter()
+        .map(|(n, b)| SourceFile {
+            name: n.to_string(),
+            bytes: b.as_bytes().to_vec(),
+        })
+        .collect();
     let mut diags = Diagnostics::default();
     let def = source::parse(&files, &mut diags);
     assert!(!diags.has_errors(), "{diags}");
@@ -51,7 +57,10 @@ fn a_later_activation_inside_the_call_splits_it() {
     let (t, _) = tariff(&[
         ("Destinations.csv", "D,49\n"),
         ("Rates.csv", "CHEAP,0,1,1s,1s,0s\nDEAR,0,2,1s,1s,0s\n"),
-        ("DestinationRates.csv", "DRC,D,CHEAP,*middle,4,0,\nDRD,D,DEAR,*middle,4,0,\n"),
+        (
+            "DestinationRates.csv",
+            "DRC,D,CHEAP,*middle,4,0,\nDRD,D,DEAR,*middle,4,0,\n",
+        ),
         ("Timings.csv", TIMINGS),
         ("RatingPlans.csv", "PC,DRC,ALWAYS,10\nPD,DRD,ALWAYS,10\n"),
         (
@@ -67,7 +76,12 @@ fn a_later_activation_inside_the_call_splits_it() {
     assert_eq!(t.plan_id(r.pieces[1].plan), "PD");
     assert_eq!(r.pieces[1].offset, 30 * S);
     // Bob never gets his own profile: one plan throughout.
-    assert_eq!(rate(&t, &ev("bob", "4930", "2026-01-05T10:00:00Z", 60 * S)).unwrap().cost, dec("60"));
+    assert_eq!(
+        rate(&t, &ev("bob", "4930", "2026-01-05T10:00:00Z", 60 * S))
+            .unwrap()
+            .cost,
+        dec("60")
+    );
     // Before any activation: rejected with a reason.
     let e = rate(&t, &ev("bob", "4930", "2019-01-05T10:00:00Z", 60 * S)).unwrap_err();
     assert!(matches!(e, RateError::NoProfile { .. }), "{e}");
@@ -78,7 +92,10 @@ fn fallback_subjects_are_tried_in_order_without_loops() {
     let (t, _) = tariff(&[
         ("Destinations.csv", "DE,49\nFR,33\n"),
         ("Rates.csv", "R1,0,1,1s,1s,0s\nR3,0,3,1s,1s,0s\n"),
-        ("DestinationRates.csv", "DDE,DE,R1,*middle,4,0,\nDFR,FR,R3,*middle,4,0,\n"),
+        (
+            "DestinationRates.csv",
+            "DDE,DE,R1,*middle,4,0,\nDFR,FR,R3,*middle,4,0,\n",
+        ),
         ("Timings.csv", TIMINGS),
         ("RatingPlans.csv", "PDE,DDE,ALWAYS,10\nPFR,DFR,ALWAYS,10\n"),
         (
@@ -92,7 +109,10 @@ fn fallback_subjects_are_tried_in_order_without_loops() {
     assert_eq!(t.plan_id(r.plan), "PFR");
     // Nobody rates 44: unauthorized, never silently zero.
     let e = rate(&t, &ev("x", "441234", "2026-01-05T10:00:00Z", 10 * S)).unwrap_err();
-    assert!(matches!(e, RateError::UnauthorizedDestination { .. }), "{e}");
+    assert!(
+        matches!(e, RateError::UnauthorizedDestination { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -105,7 +125,10 @@ fn caps_floors_and_disconnect() {
             "DA,A,R,*middle,2,2,*free,1.5\nDB,B,R,*middle,2,2,*disconnect,\nDC,C,R,*middle,2,0,,\n",
         ),
         ("Timings.csv", TIMINGS),
-        ("RatingPlans.csv", "P,DA,ALWAYS,10\nP,DB,ALWAYS,10\nP,DC,ALWAYS,10\n"),
+        (
+            "RatingPlans.csv",
+            "P,DA,ALWAYS,10\nP,DB,ALWAYS,10\nP,DC,ALWAYS,10\n",
+        ),
         ("RatingProfiles.csv", "t,call,*any,,P,\n"),
     ]);
     let at = "2026-01-05T10:00:00Z";
@@ -116,13 +139,19 @@ fn caps_floors_and_disconnect() {
     let r = rate(&t, &ev("u", "1", at, 600 * S)).unwrap();
     assert_eq!((r.cost, r.capped), (dec("2"), true));
     // *disconnect never caps a call that happened...
-    assert_eq!(rate(&t, &ev("u", "2", at, 600 * S)).unwrap().cost, dec("10.5"));
+    assert_eq!(
+        rate(&t, &ev("u", "2", at, 600 * S)).unwrap().cost,
+        dec("10.5")
+    );
     // ...but limits authorisation: 0.5 + s/60 ≤ 2 → 90 s, although the balance allows more.
     let m = max_usage(&t, &ev("u", "2", at, 600 * S), dec("100")).unwrap();
     assert_eq!((m.usage, m.limited_by), (90 * S, Limit::MaxCost));
     // Without a cap, the balance decides: 0.5 + s/60 ≤ 1 → 30 s.
     let m = max_usage(&t, &ev("u", "3", at, 600 * S), dec("1")).unwrap();
-    assert_eq!((m.usage, m.cost, m.limited_by), (30 * S, dec("1"), Limit::Balance));
+    assert_eq!(
+        (m.usage, m.cost, m.limited_by),
+        (30 * S, dec("1"), Limit::Balance)
+    );
     // Not even the connect fee: nothing.
     let m = max_usage(&t, &ev("u", "3", at, 600 * S), dec("0.4")).unwrap();
     assert_eq!(m.usage, 0);
@@ -146,32 +175,57 @@ fn sms_rate_groups_apply_on_cumulative_units() {
     e.tor = Tor::Sms;
     let r = rate(&t, &e).unwrap();
     assert_eq!(r.cost, dec("1.25"));
-    assert_eq!(r.pieces.len(), 2, "split only at the group start, not at midnight");
+    assert_eq!(
+        r.pieces.len(),
+        2,
+        "split only at the group start, not at midnight"
+    );
 }
 
 #[test]
 fn equal_prefixes_weight_decides_then_file_order_and_binding_needs_an_active_timing() {
     let (t, _) = tariff(&[
         ("Destinations.csv", "FIRST,49\nSECOND,49\nWKND,4930\n"),
-        ("Rates.csv", "R1,0,1,1s,1s,0s\nR2,0,2,1s,1s,0s\nR5,0,5,1s,1s,0s\n"),
-        ("DestinationRates.csv", "D1,FIRST,R1,*middle,4,0,\nD2,SECOND,R2,*middle,4,0,\nD5,WKND,R5,*middle,4,0,\n"),
+        (
+            "Rates.csv",
+            "R1,0,1,1s,1s,0s\nR2,0,2,1s,1s,0s\nR5,0,5,1s,1s,0s\n",
+        ),
+        (
+            "DestinationRates.csv",
+            "D1,FIRST,R1,*middle,4,0,\nD2,SECOND,R2,*middle,4,0,\nD5,WKND,R5,*middle,4,0,\n",
+        ),
         ("Timings.csv", TIMINGS),
-        ("RatingPlans.csv", "TIE,D1,ALWAYS,10\nTIE,D2,ALWAYS,10\nTIE,D5,WEEKEND,10\nHEAVY,D1,ALWAYS,10\nHEAVY,D2,ALWAYS,20\n"),
-        ("RatingProfiles.csv", "t,call,tie,,TIE,\nt,call,heavy,,HEAVY,\n"),
+        (
+            "RatingPlans.csv",
+            "TIE,D1,ALWAYS,10\nTIE,D2,ALWAYS,10\nTIE,D5,WEEKEND,10\nHEAVY,D1,ALWAYS,10\nHEAVY,D2,ALWAYS,20\n",
+        ),
+        (
+            "RatingProfiles.csv",
+            "t,call,tie,,TIE,\nt,call,heavy,,HEAVY,\n",
+        ),
     ]);
     let monday = "2026-01-05T10:00:00Z";
     let saturday = "2026-01-10T10:00:00Z";
     // Exact tie: the first destination in the file.
     let r = rate(&t, &ev("tie", "4940", monday, 10 * S)).unwrap();
-    assert_eq!((t.destination_id(r.destination), r.cost), ("FIRST", dec("10")));
+    assert_eq!(
+        (t.destination_id(r.destination), r.cost),
+        ("FIRST", dec("10"))
+    );
     // Higher weight wins.
     let r = rate(&t, &ev("heavy", "4940", monday, 10 * S)).unwrap();
     assert_eq!(t.destination_id(r.destination), "SECOND");
     // The longer prefix is only bound at weekends: on Monday the shorter one rates it.
     let r = rate(&t, &ev("tie", "493012", monday, 10 * S)).unwrap();
-    assert_eq!((t.destination_id(r.destination), r.prefix_len), ("FIRST", 2));
+    assert_eq!(
+        (t.destination_id(r.destination), r.prefix_len),
+        ("FIRST", 2)
+    );
     let r = rate(&t, &ev("tie", "493012", saturday, 10 * S)).unwrap();
-    assert_eq!((t.destination_id(r.destination), r.prefix_len, r.cost), ("WKND", 4, dec("50")));
+    assert_eq!(
+        (t.destination_id(r.destination), r.prefix_len, r.cost),
+        ("WKND", 4, dec("50"))
+    );
 }
 
 #[test]
@@ -179,8 +233,14 @@ fn rounding_with_most_decimals_decides_and_is_applied_once() {
     let (t, _) = tariff(&[
         ("Destinations.csv", "D,49\n"),
         ("Rates.csv", "A,0,0.1,60s,1s,0s\nB,0,0.1,60s,1s,0s\n"),
-        ("DestinationRates.csv", "DA,D,A,*up,1,0,\nDB,D,B,*down,3,0,\n"),
-        ("Timings.csv", "DAY,*any,*any,*any,*any,00:00:00\nEVE,*any,*any,*any,*any,18:00:00\n"),
+        (
+            "DestinationRates.csv",
+            "DA,D,A,*up,1,0,\nDB,D,B,*down,3,0,\n",
+        ),
+        (
+            "Timings.csv",
+            "DAY,*any,*any,*any,*any,00:00:00\nEVE,*any,*any,*any,*any,18:00:00\n",
+        ),
         ("RatingPlans.csv", "P,DA,DAY,10\nP,DB,EVE,10\n"),
         ("RatingProfiles.csv", "t,call,*any,,P,\n"),
     ]);
@@ -204,8 +264,16 @@ fn bare_numbers_in_voice_rates_are_warned_about() {
         ("RatingProfiles.csv", "t,call,*any,,P,\n"),
     ]);
     let w: Vec<String> = warnings.warnings().map(ToString::to_string).collect();
-    assert!(w.iter().any(|m| m.starts_with("Rates.csv:1:4: warning") && m.contains("60 ns")), "{w:?}");
-    assert!(w.iter().any(|m| m.starts_with("Rates.csv:1:5: warning") && m.contains("6 ns")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("Rates.csv:1:4: warning") && m.contains("60 ns")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("Rates.csv:1:5: warning") && m.contains("6 ns")),
+        "{w:?}"
+    );
 }
 
 #[test]
@@ -213,13 +281,19 @@ fn unknown_references_are_all_reported() {
     let files: Vec<SourceFile> = [
         ("Destinations.csv", "D,49\n"),
         ("Rates.csv", "R,0,1,60s,0s,0s\n"),
-        ("DestinationRates.csv", "DR,NOPE,R,*middle,4,0,\nDR2,D,MISSING,*middle,4,0,\n"),
+        (
+            "DestinationRates.csv",
+            "DR,NOPE,R,*middle,4,0,\nDR2,D,MISSING,*middle,4,0,\n",
+        ),
         ("Timings.csv", TIMINGS),
         ("RatingPlans.csv", "P,DR2,NEVER,10\nP,GHOST,ALWAYS,10\n"),
         ("RatingProfiles.csv", "t,call,*any,,NOPLAN,\n"),
     ]
     .iter()
-    .map(|(n, b)| SourceFile { name: n.to_string(), bytes: b.as_bytes().to_vec() })
+    .map(|(n, b)| SourceFile {
+        name: n.to_string(),
+        bytes: b.as_bytes().to_vec(),
+    })
     .collect();
     let mut diags = Diagnostics::default();
     let def = source::parse(&files, &mut diags);

@@ -1,4 +1,6 @@
 //! The classic CGRateS CSV folder importer.
+// Test code: helpers unwrap, as `#[test]` functions may.
+#![allow(clippy::unwrap_used)]
 
 use std::str::FromStr;
 
@@ -14,7 +16,12 @@ use toll_rating::source::{SourceFile, cgrates};
 const NS: i64 = 1_000_000_000;
 
 fn files(list: &[(&str, &[u8])]) -> Vec<SourceFile> {
-    list.iter().map(|(n, b)| SourceFile { name: n.to_string(), bytes: b.to_vec() }).collect()
+    list.iter()
+        .map(|(n, b)| SourceFile {
+            name: n.to_string(),
+            bytes: b.to_vec(),
+        })
+        .collect()
 }
 
 fn dec(s: &str) -> Decimal {
@@ -100,14 +107,25 @@ fn valid_folder_parses() {
     assert!(def.calendars.is_empty());
 
     // Destinations: `15;18` is split; the repeated (DST_MOBILE, 13) is a warning and dropped.
-    let dests: Vec<(&str, &str)> =
-        def.destinations.iter().map(|d| (&*d.id.value, &*d.prefix.value)).collect();
+    let dests: Vec<(&str, &str)> = def
+        .destinations
+        .iter()
+        .map(|d| (&*d.id.value, &*d.prefix.value))
+        .collect();
     assert_eq!(
         dests,
-        [("DST_MOBILE", "13"), ("DST_MOBILE", "15"), ("DST_MOBILE", "18"), ("DST_FIXED", "010")]
+        [
+            ("DST_MOBILE", "13"),
+            ("DST_MOBILE", "15"),
+            ("DST_MOBILE", "18"),
+            ("DST_FIXED", "010")
+        ]
     );
     let d = &def.destinations[2];
-    assert_eq!((&*d.prefix.pos.file, d.prefix.pos.line, d.prefix.pos.column), ("Destinations.csv", 3, 2));
+    assert_eq!(
+        (&*d.prefix.pos.file, d.prefix.pos.line, d.prefix.pos.column),
+        ("Destinations.csv", 3, 2)
+    );
     assert_eq!((d.id.pos.line, d.id.pos.column), (3, 1));
     let warnings: Vec<_> = diags.warnings().collect();
     assert_eq!(warnings.len(), 1, "{diags}");
@@ -123,7 +141,14 @@ fn valid_folder_parses() {
     assert_eq!(r.unit.value, (60 * NS, DurationForm::WithUnits));
     assert_eq!(r.increment.value, (6 * NS, DurationForm::WithUnits));
     assert_eq!(r.group_start.value, (60 * NS, DurationForm::WithUnits));
-    assert_eq!((&*r.increment.pos.file, r.increment.pos.line, r.increment.pos.column), ("Rates.csv", 3, 5));
+    assert_eq!(
+        (
+            &*r.increment.pos.file,
+            r.increment.pos.line,
+            r.increment.pos.column
+        ),
+        ("Rates.csv", 3, 5)
+    );
     assert_eq!(def.rates[0].connect_fee, dec("0.10"));
     assert_eq!(def.rates[2].unit.value, (1, DurationForm::BareNumber));
 
@@ -164,14 +189,23 @@ fn valid_folder_parses() {
     // Profiles, with the Carrier extension.
     let p = &def.profiles[0];
     assert_eq!(p.subject.value, "*any");
-    assert_eq!(p.activation, Some(Timestamp::from_str("2024-01-01T00:00:00Z").unwrap()));
+    assert_eq!(
+        p.activation,
+        Some(Timestamp::from_str("2024-01-01T00:00:00Z").unwrap())
+    );
     assert!(p.fallback_subjects.is_empty());
     assert_eq!(p.carrier, None);
     let p = &def.profiles[1];
     assert_eq!(p.activation, None);
     let fb: Vec<&str> = p.fallback_subjects.iter().map(|s| &*s.value).collect();
     assert_eq!(fb, ["rif", "danb"]);
-    assert_eq!((p.fallback_subjects[1].pos.line, p.fallback_subjects[1].pos.column), (3, 6));
+    assert_eq!(
+        (
+            p.fallback_subjects[1].pos.line,
+            p.fallback_subjects[1].pos.column
+        ),
+        (3, 6)
+    );
     let carrier = p.carrier.as_ref().unwrap();
     assert_eq!(carrier.value, "china_mobile");
     assert_eq!((carrier.pos.line, carrier.pos.column), (3, 7));
@@ -188,13 +222,22 @@ fn errors_across_files_are_all_reported() {
               RT_A,0,0.1x,60s,6q,60s\n\
               RT_B,-1,0.2,60s,60s,0s\n",
         ),
-        ("Timings.csv", b"T1,*any,*any,*any,1;2;mon,08:00:00\nT2,*any,13,*any,*any,25:00:00\n"),
-        ("RatingPlans.csv", b"RP_A,DR_A,T1,10\nRP_A,DR_B,T2\nRP_A,DR_C,T2,ten\n"),
+        (
+            "Timings.csv",
+            b"T1,*any,*any,*any,1;2;mon,08:00:00\nT2,*any,13,*any,*any,25:00:00\n",
+        ),
+        (
+            "RatingPlans.csv",
+            b"RP_A,DR_A,T1,10\nRP_A,DR_B,T2\nRP_A,DR_C,T2,ten\n",
+        ),
         (
             "RatingProfiles.csv",
             b"acme,call,*any,2012-01-01,RP_A,\nacme,call,1001,2012-01-01T00:00:00Z,RP_A,\n",
         ),
-        ("DestinationRates.csv", b"DR_A,DST_A,RT_A,*sideways,2,0,\nDR_B,DST_B,RT_B,*up,99,x,*never\n"),
+        (
+            "DestinationRates.csv",
+            b"DR_A,DST_A,RT_A,*sideways,2,0,\nDR_B,DST_B,RT_B,*up,99,x,*never\n",
+        ),
     ]);
     let mut diags = Diagnostics::default();
     let def = cgrates::parse(&folder, &mut diags);
@@ -203,7 +246,13 @@ fn errors_across_files_are_all_reported() {
     expect_error(&diags, "Destinations.csv", 2, 2, "whitespace");
     expect_error(&diags, "Destinations.csv", 3, 2, "empty");
     // Rates.csv line 3: two bad fields in one row, each at its column.
-    expect_error(&diags, "Rates.csv", 3, 3, "Rate \"0.1x\" is not a decimal number");
+    expect_error(
+        &diags,
+        "Rates.csv",
+        3,
+        3,
+        "Rate \"0.1x\" is not a decimal number",
+    );
     expect_error(&diags, "Rates.csv", 3, 5, "RateIncrement");
     expect_error(&diags, "Rates.csv", 4, 2, "must not be negative");
     // Timings.csv line 2... and line 1.
@@ -239,18 +288,39 @@ fn errors_across_files_are_all_reported() {
 fn wrong_field_counts_name_the_columns() {
     let folder = files(&[
         ("Destinations.csv", b"DST_A\nDST_A,13,extra\n"),
-        ("DestinationRates.csv", b"DR_A,DST_A,RT_A,*up,2,0,,0.1,extra\n"),
-        ("RatingProfiles.csv", b"acme,call\n*out,acme,call,*any,,RP,\n*out,acme,call\n"),
+        (
+            "DestinationRates.csv",
+            b"DR_A,DST_A,RT_A,*up,2,0,,0.1,extra\n",
+        ),
+        (
+            "RatingProfiles.csv",
+            b"acme,call\n*out,acme,call,*any,,RP,\n*out,acme,call\n",
+        ),
     ]);
     let mut diags = Diagnostics::default();
     cgrates::parse(&folder, &mut diags);
     let d = expect_error(&diags, "Destinations.csv", 1, 1, "expected 2 fields");
     assert_eq!(d.message, "expected 2 fields (Id, Prefix), found 1");
     expect_error(&diags, "Destinations.csv", 2, 1, "found 3");
-    let d = expect_error(&diags, "DestinationRates.csv", 1, 1, "expected 7 or 8 fields");
-    assert!(d.message.contains("[, MinCost]") && d.message.ends_with("found 9"), "{d}");
+    let d = expect_error(
+        &diags,
+        "DestinationRates.csv",
+        1,
+        1,
+        "expected 7 or 8 fields",
+    );
+    assert!(
+        d.message.contains("[, MinCost]") && d.message.ends_with("found 9"),
+        "{d}"
+    );
     expect_error(&diags, "RatingProfiles.csv", 1, 1, "expected 6 or 7 fields");
-    let d = expect_error(&diags, "RatingProfiles.csv", 3, 1, "expected 7 or 8 fields (Direction");
+    let d = expect_error(
+        &diags,
+        "RatingProfiles.csv",
+        3,
+        1,
+        "expected 7 or 8 fields (Direction",
+    );
     assert!(d.message.ends_with("found 3"), "{d}");
     assert_eq!(diags.errors().count(), 5, "{diags}");
 }
@@ -273,7 +343,10 @@ fn old_rating_profiles_layout_with_direction() {
     assert_eq!((p.tenant.pos.line, p.tenant.pos.column), (2, 2));
     assert_eq!(p.category.value, "call");
     assert_eq!(p.subject.value, "*any");
-    assert_eq!(p.activation, Some(Timestamp::from_str("2012-01-01T00:00:00Z").unwrap()));
+    assert_eq!(
+        p.activation,
+        Some(Timestamp::from_str("2012-01-01T00:00:00Z").unwrap())
+    );
     assert_eq!(p.plan.value, "RP_RETAIL");
     assert_eq!((p.plan.pos.line, p.plan.pos.column), (2, 6));
     assert!(p.fallback_subjects.is_empty());
@@ -310,7 +383,10 @@ fn headers_comments_blank_lines_and_case_insensitive_names() {
     assert_eq!(def.timings[0].start, 0);
     assert_eq!(def.profiles.len(), 1);
     assert_eq!(def.profiles[0].tenant.value, "t");
-    assert_eq!(def.plans[0].destination_rates.value, "DR,1", "quoted fields");
+    assert_eq!(
+        def.plans[0].destination_rates.value, "DR,1",
+        "quoted fields"
+    );
     assert_eq!(def.plans[0].weight, dec("10"));
 }
 
@@ -322,8 +398,11 @@ fn line_numbers_with_crlf_comments_and_multiline_fields() {
     )]);
     let mut diags = Diagnostics::default();
     let def = cgrates::parse(&folder, &mut diags);
-    let lines: Vec<(&str, u32)> =
-        def.destinations.iter().map(|d| (&*d.id.value, d.prefix.pos.line)).collect();
+    let lines: Vec<(&str, u32)> = def
+        .destinations
+        .iter()
+        .map(|d| (&*d.id.value, d.prefix.pos.line))
+        .collect();
     assert_eq!(lines, [("A", 2), ("B", 5)]);
     expect_error(&diags, "Destinations.csv", 6, 1, "control characters");
     expect_error(&diags, "Destinations.csv", 10, 2, "whitespace");
@@ -331,7 +410,10 @@ fn line_numbers_with_crlf_comments_and_multiline_fields() {
 
 #[test]
 fn an_exact_name_wins_over_a_case_insensitive_one() {
-    let folder = files(&[("RATES.csv", b"R,0,1,1s,1s,0s\n"), ("Rates.csv", b"EXACT,0,1,1s,1s,0s\n")]);
+    let folder = files(&[
+        ("RATES.csv", b"R,0,1,1s,1s,0s\n"),
+        ("Rates.csv", b"EXACT,0,1,1s,1s,0s\n"),
+    ]);
     let mut diags = Diagnostics::default();
     let def = cgrates::parse(&folder, &mut diags);
     assert_eq!(def.rates.len(), 1);
@@ -347,7 +429,13 @@ fn non_utf8_fields_are_errors_not_panics() {
     let mut diags = Diagnostics::default();
     let def = cgrates::parse(&folder, &mut diags);
     expect_error(&diags, "Destinations.csv", 2, 1, "Id is not valid UTF-8");
-    expect_error(&diags, "Destinations.csv", 3, 2, "Prefix is not valid UTF-8");
+    expect_error(
+        &diags,
+        "Destinations.csv",
+        3,
+        2,
+        "Prefix is not valid UTF-8",
+    );
     expect_error(&diags, "Rates.csv", 1, 3, "Rate is not valid UTF-8");
     assert_eq!(diags.errors().count(), 3, "{diags}");
     assert_eq!(def.destinations.len(), 1);
@@ -366,12 +454,18 @@ fn bad_prefixes() {
 #[test]
 fn no_tariff_files_at_all() {
     let mut diags = Diagnostics::default();
-    let def = cgrates::parse(&files(&[("README", b"hello"), ("NumberRanges.csv", b"1,2")]), &mut diags);
+    let def = cgrates::parse(
+        &files(&[("README", b"hello"), ("NumberRanges.csv", b"1,2")]),
+        &mut diags,
+    );
     assert_eq!(diags.items.len(), 1);
     let d = &diags.items[0];
     assert_eq!(d.severity, Severity::Error);
     assert_eq!((&*d.pos.file, d.pos.line, d.pos.column), (".", 0, 0));
-    assert!(d.message.starts_with("no CGRateS tariff files found (expected Destinations.csv, Rates.csv"));
+    assert!(
+        d.message
+            .starts_with("no CGRateS tariff files found (expected Destinations.csv, Rates.csv")
+    );
     assert!(def.rates.is_empty());
 }
 
@@ -393,7 +487,14 @@ const NAMES: [&str; 6] = [
 ];
 
 fn valid_file(i: usize) -> &'static str {
-    [DESTINATIONS, RATES, DESTINATION_RATES, TIMINGS, RATING_PLANS, RATING_PROFILES][i]
+    [
+        DESTINATIONS,
+        RATES,
+        DESTINATION_RATES,
+        TIMINGS,
+        RATING_PLANS,
+        RATING_PROFILES,
+    ][i]
 }
 
 /// A random edit of a byte string.
@@ -406,7 +507,9 @@ enum Edit {
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
-    let special = prop::sample::select(vec![b',', b'"', b'\n', b'\r', b'#', b';', b' ', 0xff, 0xc3, 0]);
+    let special = prop::sample::select(vec![
+        b',', b'"', b'\n', b'\r', b'#', b';', b' ', 0xff, 0xc3, 0,
+    ]);
     let byte = prop_oneof![any::<u8>(), special];
     prop_oneof![
         (any::<usize>(), byte.clone()).prop_map(|(i, b)| Edit::Flip(i, b)),

@@ -88,8 +88,10 @@ impl Layout {
 
     fn describe(&self, found: usize) -> String {
         let required = self.columns[..self.required].join(", ");
-        let optional: String =
-            self.columns[self.required..].iter().map(|c| format!("[, {c}]")).collect();
+        let optional: String = self.columns[self.required..]
+            .iter()
+            .map(|c| format!("[, {c}]"))
+            .collect();
         let count = if self.required == self.columns.len() {
             self.required.to_string()
         } else if self.columns.len() == self.required + 1 {
@@ -101,9 +103,19 @@ impl Layout {
     }
 }
 
-const DESTINATIONS: Layout = Layout { columns: &["Id", "Prefix"], required: 2 };
+const DESTINATIONS: Layout = Layout {
+    columns: &["Id", "Prefix"],
+    required: 2,
+};
 const RATES: Layout = Layout {
-    columns: &["Id", "ConnectFee", "Rate", "RateUnit", "RateIncrement", "GroupIntervalStart"],
+    columns: &[
+        "Id",
+        "ConnectFee",
+        "Rate",
+        "RateUnit",
+        "RateIncrement",
+        "GroupIntervalStart",
+    ],
     required: 6,
 };
 const DESTINATION_RATES: Layout = Layout {
@@ -119,10 +131,14 @@ const DESTINATION_RATES: Layout = Layout {
     ],
     required: 7,
 };
-const TIMINGS: Layout =
-    Layout { columns: &["Tag", "Years", "Months", "MonthDays", "WeekDays", "Time"], required: 6 };
-const RATING_PLANS: Layout =
-    Layout { columns: &["Id", "DestinationRatesId", "TimingTag", "Weight"], required: 4 };
+const TIMINGS: Layout = Layout {
+    columns: &["Tag", "Years", "Months", "MonthDays", "WeekDays", "Time"],
+    required: 6,
+};
+const RATING_PLANS: Layout = Layout {
+    columns: &["Id", "DestinationRatesId", "TimingTag", "Weight"],
+    required: 4,
+};
 const RATING_PROFILES: Layout = Layout {
     columns: &[
         "Tenant",
@@ -175,8 +191,15 @@ pub fn parse(files: &[SourceFile], diags: &mut Diagnostics) -> TariffDef {
     if !found_any {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.file_name()).collect();
         diags.error(
-            Pos { file: Arc::from("."), line: 0, column: 0 },
-            format!("no CGRateS tariff files found (expected {})", names.join(", ")),
+            Pos {
+                file: Arc::from("."),
+                line: 0,
+                column: 0,
+            },
+            format!(
+                "no CGRateS tariff files found (expected {})",
+                names.join(", ")
+            ),
         );
     }
     def
@@ -218,7 +241,8 @@ impl FileReader<'_> {
                 Err(e) => {
                     let at = e.position().map_or(reader.position().byte(), |p| p.byte());
                     let line = lines.line_of_record(bytes, usize::try_from(at).unwrap_or(0));
-                    self.diags.error(Pos::new(&self.file, line, 1), format!("CSV: {e}"));
+                    self.diags
+                        .error(Pos::new(&self.file, line, 1), format!("CSV: {e}"));
                     if reader.position().byte() > before {
                         continue;
                     }
@@ -240,7 +264,10 @@ impl FileReader<'_> {
 
     fn is_header(&self, record: &ByteRecord) -> bool {
         let first = record.get(0).unwrap_or_default();
-        self.kind.header_names().iter().any(|h| h.as_bytes().eq_ignore_ascii_case(first))
+        self.kind
+            .header_names()
+            .iter()
+            .any(|h| h.as_bytes().eq_ignore_ascii_case(first))
     }
 
     fn row(&mut self, mut row: Row<'_>) {
@@ -260,7 +287,8 @@ impl FileReader<'_> {
             }
         };
         if !layout.accepts(row.fields.len()) {
-            self.diags.error(row.pos.clone(), layout.describe(row.fields.len()));
+            self.diags
+                .error(row.pos.clone(), layout.describe(row.fields.len()));
             return;
         }
         row.columns = layout.columns;
@@ -341,7 +369,9 @@ pub fn check_prefix(p: &str) -> FieldResult<()> {
         return Err(format!("Prefix {p:?} contains whitespace"));
     }
     if p.len() > MAX_PREFIX_LEN {
-        return Err(format!("Prefix {p:?} is longer than {MAX_PREFIX_LEN} bytes"));
+        return Err(format!(
+            "Prefix {p:?} is longer than {MAX_PREFIX_LEN} bytes"
+        ));
     }
     Ok(())
 }
@@ -370,11 +400,19 @@ fn destination_rate(row: &Row<'_>, d: &mut Diagnostics) -> Option<DestinationRat
     let rounding = row.get(3, d, fields::rounding_method);
     let decimals = row.get(4, d, fields::rounding_decimals);
     let max_cost = row.get(5, d, |t| {
-        if t.trim().is_empty() { Ok(Decimal::ZERO) } else { fields::non_negative(t, "MaxCost") }
+        if t.trim().is_empty() {
+            Ok(Decimal::ZERO)
+        } else {
+            fields::non_negative(t, "MaxCost")
+        }
     });
     let strategy = row.get(6, d, fields::max_cost_strategy);
     let min_cost = row.get(7, d, |t| {
-        if t.trim().is_empty() { Ok(None) } else { fields::non_negative(t, "MinCost").map(Some) }
+        if t.trim().is_empty() {
+            Ok(None)
+        } else {
+            fields::non_negative(t, "MinCost").map(Some)
+        }
     });
     Some(DestinationRateRowDef {
         id: id?,
@@ -430,7 +468,11 @@ fn profile(row: &Row<'_>, d: &mut Diagnostics, o: usize) -> Option<ProfileDef> {
     let fallback_pos = row.pos(o + 5);
     let carrier = if o == 0 {
         let carrier = row.get(6, d, |t| {
-            if t.trim().is_empty() { Ok(None) } else { fields::id(t, "Carrier").map(Some) }
+            if t.trim().is_empty() {
+                Ok(None)
+            } else {
+                fields::id(t, "Carrier").map(Some)
+            }
         });
         carrier.map(|c| c.map(|v| Spanned::new(v, row.pos(6))))
     } else {
@@ -461,7 +503,11 @@ struct Row<'r> {
 
 impl<'r> Row<'r> {
     fn new(record: &'r ByteRecord, pos: Pos) -> Self {
-        Row { pos, fields: record.iter().collect(), columns: &[] }
+        Row {
+            pos,
+            fields: record.iter().collect(),
+            columns: &[],
+        }
     }
 
     /// Position of the 0-based field `i`.

@@ -30,6 +30,13 @@ pub fn decimal(text: &str, what: &str) -> FieldResult<Decimal> {
     if t.is_empty() {
         return Err(format!("{what} is empty"));
     }
+    // Plain notation only: `1e3` or `1_000` in a price is a typo far more often than intent.
+    let body = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return Err(format!("{what} {t:?} is not a decimal number"));
+    }
     Decimal::from_str(t).map_err(|_| format!("{what} {t:?} is not a decimal number"))
 }
 
@@ -62,7 +69,10 @@ pub fn rounding_decimals(text: &str) -> FieldResult<u32> {
         .parse()
         .map_err(|_| format!("rounding decimals {t:?} is not a whole number"))?;
     if n > Rounding::MAX_DECIMALS {
-        return Err(format!("rounding decimals {n} is more than {}", Rounding::MAX_DECIMALS));
+        return Err(format!(
+            "rounding decimals {n} is more than {}",
+            Rounding::MAX_DECIMALS
+        ));
     }
     Ok(n)
 }
@@ -72,7 +82,9 @@ pub fn max_cost_strategy(text: &str) -> FieldResult<Option<MaxCostStrategy>> {
         "" => Ok(None),
         "*free" => Ok(Some(MaxCostStrategy::Free)),
         "*disconnect" => Ok(Some(MaxCostStrategy::Disconnect)),
-        other => Err(format!("max cost strategy {other:?} is not *free or *disconnect")),
+        other => Err(format!(
+            "max cost strategy {other:?} is not *free or *disconnect"
+        )),
     }
 }
 
@@ -92,8 +104,12 @@ pub fn selector(text: &str, what: &str, lo: i64, hi: i64) -> FieldResult<Selecto
             Some((a, b)) if !a.trim().is_empty() => (a.trim(), b.trim()),
             _ => (item, item),
         };
-        let pa: i64 = a.parse().map_err(|_| format!("{what} item {item:?} is not a number"))?;
-        let pb: i64 = b.parse().map_err(|_| format!("{what} item {item:?} is not a number"))?;
+        let pa: i64 = a
+            .parse()
+            .map_err(|_| format!("{what} item {item:?} is not a number"))?;
+        let pb: i64 = b
+            .parse()
+            .map_err(|_| format!("{what} item {item:?} is not a number"))?;
         if pa < lo || pb > hi || pa > pb {
             return Err(format!("{what} item {item:?} is outside {lo}..{hi}"));
         }
@@ -155,7 +171,9 @@ pub fn time_of_day(text: &str) -> FieldResult<i64> {
         return Err(format!("time {start:?} is not HH:MM:SS"));
     }
     let num = |s: &str, max: i64, what: &str| -> FieldResult<i64> {
-        let v: i64 = s.parse().map_err(|_| format!("time {start:?}: {what} {s:?} is not a number"))?;
+        let v: i64 = s
+            .parse()
+            .map_err(|_| format!("time {start:?}: {what} {s:?} is not a number"))?;
         if !(0..=max).contains(&v) {
             return Err(format!("time {start:?}: {what} {v} is out of range"));
         }
@@ -163,7 +181,11 @@ pub fn time_of_day(text: &str) -> FieldResult<i64> {
     };
     let h = num(parts[0], 23, "hour")?;
     let m = num(parts[1], 59, "minute")?;
-    let s = if parts.len() == 3 { num(parts[2], 59, "second")? } else { 0 };
+    let s = if parts.len() == 3 {
+        num(parts[2], 59, "second")?
+    } else {
+        0
+    };
     Ok(((h * 60 + m) * 60 + s) * 1_000_000_000)
 }
 
@@ -181,7 +203,11 @@ pub fn activation(text: &str) -> FieldResult<Option<Timestamp>> {
 
 /// `;`-separated subjects; empty means none.
 pub fn list(text: &str) -> Vec<String> {
-    text.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -190,9 +216,15 @@ mod tests {
 
     #[test]
     fn selectors() {
-        assert_eq!(week_days("1;2;3;4;5").unwrap(), Selector::List(vec![1, 2, 3, 4, 5]));
+        assert_eq!(
+            week_days("1;2;3;4;5").unwrap(),
+            Selector::List(vec![1, 2, 3, 4, 5])
+        );
         assert_eq!(week_days("6;7").unwrap(), Selector::List(vec![0, 6]));
-        assert_eq!(week_days("1-5").unwrap(), Selector::List(vec![1, 2, 3, 4, 5]));
+        assert_eq!(
+            week_days("1-5").unwrap(),
+            Selector::List(vec![1, 2, 3, 4, 5])
+        );
         assert_eq!(months("*any").unwrap(), Selector::Any);
         assert_eq!(months("").unwrap(), Selector::Any);
         assert!(months("13").is_err());
@@ -204,9 +236,15 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(time_of_day("18:00:00").unwrap(), 18 * 3600 * 1_000_000_000);
-        assert_eq!(time_of_day("08:30").unwrap(), (8 * 3600 + 1800) * 1_000_000_000);
+        assert_eq!(
+            time_of_day("08:30").unwrap(),
+            (8 * 3600 + 1800) * 1_000_000_000
+        );
         assert_eq!(time_of_day("*asap").unwrap(), 0);
-        assert_eq!(time_of_day("08:00:00;18:00:00").unwrap(), 8 * 3600 * 1_000_000_000);
+        assert_eq!(
+            time_of_day("08:00:00;18:00:00").unwrap(),
+            8 * 3600 * 1_000_000_000
+        );
         assert!(time_of_day("24:00:00").is_err());
         assert!(time_of_day("8").is_err());
     }
@@ -222,6 +260,9 @@ mod tests {
         assert_eq!(activation("").unwrap(), None);
         assert!(activation("2012-01-01T00:00:00Z").unwrap().is_some());
         assert!(activation("2012-01-01").is_err());
-        assert_eq!(list("rif;danb; "), vec!["rif".to_string(), "danb".to_string()]);
+        assert_eq!(
+            list("rif;danb; "),
+            vec!["rif".to_string(), "danb".to_string()]
+        );
     }
 }

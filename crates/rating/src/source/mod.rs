@@ -34,7 +34,11 @@ pub const TOLL_FILE: &str = "tariff.toml";
 /// Decides the format from the file names: a `*.toml` file means Toll's format, otherwise the
 /// CGRateS CSV layout.
 pub fn detect(files: &[SourceFile]) -> Format {
-    if files.iter().any(|f| f.name.ends_with(".toml")) { Format::Toll } else { Format::Cgrates }
+    if files.iter().any(|f| f.name.ends_with(".toml")) {
+        Format::Toll
+    } else {
+        Format::Cgrates
+    }
 }
 
 /// Parses whatever format the files are in. The definition is returned even when there are

@@ -44,7 +44,10 @@ pub fn parse(name: &str, bytes: &[u8], diags: &mut Diagnostics) -> TariffDef {
         Err(e) => {
             diags.error(
                 Pos::new(&file, 1, 1),
-                format!("file is not valid UTF-8 (bad byte at offset {})", e.valid_up_to()),
+                format!(
+                    "file is not valid UTF-8 (bad byte at offset {})",
+                    e.valid_up_to()
+                ),
             );
             return TariffDef::empty(name);
         }
@@ -54,12 +57,19 @@ pub fn parse(name: &str, bytes: &[u8], diags: &mut Diagnostics) -> TariffDef {
     let doc: FileT = match toml::from_str(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let pos = e.span().map_or(Pos::new(&file, 1, 1), |s| lines.pos(&file, text, s.start));
+            let pos = e
+                .span()
+                .map_or(Pos::new(&file, 1, 1), |s| lines.pos(&file, text, s.start));
             diags.error(pos, format!("TOML: {}", e.message().trim_end()));
             return TariffDef::empty(name);
         }
     };
-    let mut cx = Cx { file, text, lines, diags };
+    let mut cx = Cx {
+        file,
+        text,
+        lines,
+        diags,
+    };
     cx.convert(name, doc)
 }
 
@@ -270,7 +280,12 @@ struct Lines {
 impl Lines {
     fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
         Lines { starts }
     }
 
@@ -411,7 +426,11 @@ impl Cx<'_> {
     fn decimal(&mut self, v: &Sv, key: &str, non_negative: bool) -> Option<Decimal> {
         let pos = self.at(v);
         let t = self.numeric_text(v, key)?;
-        let r = if non_negative { fields::non_negative(&t, key) } else { fields::decimal(&t, key) };
+        let r = if non_negative {
+            fields::non_negative(&t, key)
+        } else {
+            fields::decimal(&t, key)
+        };
         self.check(&pos, r)
     }
 
@@ -443,7 +462,11 @@ impl Cx<'_> {
             _ => None,
         };
         let text = match v.get_ref() {
-            Value::Array(a) => a.iter().map(item).collect::<Option<Vec<_>>>().map(|v| v.join(";")),
+            Value::Array(a) => a
+                .iter()
+                .map(item)
+                .collect::<Option<Vec<_>>>()
+                .map(|v| v.join(";")),
             x => item(x),
         };
         if text.is_none() {
@@ -553,9 +576,12 @@ impl Cx<'_> {
     fn string_items(&mut self, items: &Spanned<Items>, key: &str) -> Option<Vec<Sp<String>>> {
         let pos = self.at(items);
         match items.get_ref() {
-            Items::One(s) => {
-                Some(fields::list(s).into_iter().map(|s| Sp::new(s, pos.clone())).collect())
-            }
+            Items::One(s) => Some(
+                fields::list(s)
+                    .into_iter()
+                    .map(|s| Sp::new(s, pos.clone()))
+                    .collect(),
+            ),
             Items::Many(v) => {
                 let mut out = Vec::new();
                 for item in v {
@@ -566,7 +592,10 @@ impl Cx<'_> {
                 Some(out)
             }
             Items::Wrong(t) => {
-                self.error(pos, format!("`{key}` must be an array of strings, found a {t}"));
+                self.error(
+                    pos,
+                    format!("`{key}` must be an array of strings, found a {t}"),
+                );
                 None
             }
         }
@@ -575,66 +604,50 @@ impl Cx<'_> {
     fn calendar(&mut self, key: &Spanned<String>, items: &Spanned<Items>) -> Option<CalendarDef> {
         let id = self.key_id(key, "calendar id");
         let pos = self.at(items);
-        let values: Vec<(String, Pos)> = match items.get_ref() {
-            Items::One(s) => fields::list(s).into_iter().map(|s| (s, pos.clone())).collect(),
-            Items::Many(v) => {
-                let mut out = Vec::new();
-                for item in v {
-                    let text = match item.get_ref() {
-                        Value::String(s) => Some(s.clone()),
-                        Value::Datetime(d) if d.time.is_none() && d.offset.is_none() => {
-                            Some(d.to_string())
-                        }
-                        _ => None,
-                    };
-                    match text {
-                        Some(t) => out.push((t, self.at(item))),
-                        None => {
-                            let msg = format!(
-                                "calendar entry {} must be a date \"2026-10-01\" or a range \
-                                 \"2026-10-01..2026-10-07\"",
-                                self.literal(item)
-                            );
-                            self.error(self.at(item), msg);
-                        }
-                    }
-                }
-                out
-            }
+        // Each entry's text, or the message saying it is no date; with its position.
+        let entries: Vec<(Pos, FieldResult<String>)> = match items.get_ref() {
+            Items::One(s) => fields::list(s)
+                .into_iter()
+                .map(|s| (pos.clone(), Ok(s)))
+                .collect(),
+            Items::Many(v) => v.iter().map(|item| self.calendar_entry(item)).collect(),
             Items::Wrong(t) => {
-                self.error(pos, format!("a calendar must be an array of dates, found a {t}"));
+                self.error(
+                    pos,
+                    format!("a calendar must be an array of dates, found a {t}"),
+                );
                 return None;
             }
         };
         let mut dates = Vec::new();
-        let mut too_many = false;
-        for (text, pos) in values {
-            let Some((from, to)) = self.check(&pos, date_range(&text)) else {
+        for (pos, text) in entries {
+            let Some((from, to)) = self.check(&pos, text.and_then(|t| date_range(&t))) else {
                 continue;
             };
-            let mut d = from;
-            loop {
-                if dates.len() >= MAX_CALENDAR_DAYS {
-                    too_many = true;
-                    break;
-                }
-                dates.push(d);
-                if d >= to {
-                    break;
-                }
-                match d.tomorrow() {
-                    Ok(next) => d = next,
-                    Err(_) => break,
-                }
-            }
-            if too_many {
-                self.error(pos, format!("a calendar holds at most {MAX_CALENDAR_DAYS} days"));
+            if !expand(from, to, &mut dates) {
+                self.error(
+                    pos,
+                    format!("a calendar holds at most {MAX_CALENDAR_DAYS} days"),
+                );
                 break;
             }
         }
         dates.sort_unstable();
         dates.dedup();
         Some(CalendarDef { id: id?, dates })
+    }
+
+    fn calendar_entry(&self, item: &Sv) -> (Pos, FieldResult<String>) {
+        let text = match item.get_ref() {
+            Value::String(s) => Ok(s.clone()),
+            Value::Datetime(d) if d.time.is_none() && d.offset.is_none() => Ok(d.to_string()),
+            _ => Err(format!(
+                "calendar entry {} must be a date \"2026-10-01\" or a range \
+                     \"2026-10-01..2026-10-07\"",
+                self.literal(item)
+            )),
+        };
+        (self.at(item), text)
     }
 
     fn timing(&mut self, key: &Spanned<String>, t: &Spanned<TimingT>) -> Option<TimingDef> {
@@ -723,11 +736,17 @@ impl Cx<'_> {
             if !seen.insert((id.value.clone(), p.value.clone())) {
                 self.diags.warning(
                     p.pos.clone(),
-                    format!("duplicate prefix {:?} in destination {:?}", p.value, id.value),
+                    format!(
+                        "duplicate prefix {:?} in destination {:?}",
+                        p.value, id.value
+                    ),
                 );
                 continue;
             }
-            out.push(DestinationRowDef { id: id.clone(), prefix: p });
+            out.push(DestinationRowDef {
+                id: id.clone(),
+                prefix: p,
+            });
         }
     }
 
@@ -736,7 +755,9 @@ impl Cx<'_> {
             None => Some(Decimal::ZERO),
             Some(v) => self.decimal(v, "connect_fee", true),
         };
-        let rate = self.required(&r.rate, "rate", row).and_then(|v| self.decimal(v, "rate", true));
+        let rate = self
+            .required(&r.rate, "rate", row)
+            .and_then(|v| self.decimal(v, "rate", true));
         let unit = self.duration(&r.unit, "unit", None, row);
         let increment = self.duration(&r.increment, "increment", None, row);
         let group_start = self.duration(&r.group_start, "group_start", Some("0s"), row);
@@ -762,7 +783,8 @@ impl Cx<'_> {
             None => Some(toll_core::RoundingMethod::Middle),
             Some(v) => {
                 let pos = self.at(v);
-                self.string(v, "rounding").and_then(|t| self.check(&pos, fields::rounding_method(&t)))
+                self.string(v, "rounding")
+                    .and_then(|t| self.check(&pos, fields::rounding_method(&t)))
             }
         };
         let decimals = match &r.decimals {
@@ -885,7 +907,27 @@ fn numbering(name: &str) -> FieldResult<Numbering> {
     match name.trim() {
         "cn" | "china" => Ok(Numbering::ChinaNational),
         "as-dialled" | "as-dialed" => Ok(Numbering::AsDialled),
-        other => Err(format!("numbering {other:?} is not \"cn\" or \"as-dialled\"")),
+        other => Err(format!(
+            "numbering {other:?} is not \"cn\" or \"as-dialled\""
+        )),
+    }
+}
+
+/// Appends the days `from..=to`; false when that would exceed [`MAX_CALENDAR_DAYS`].
+fn expand(from: Date, to: Date, dates: &mut Vec<Date>) -> bool {
+    let mut d = from;
+    loop {
+        if dates.len() >= MAX_CALENDAR_DAYS {
+            return false;
+        }
+        dates.push(d);
+        if d >= to {
+            return true;
+        }
+        match d.tomorrow() {
+            Ok(next) => d = next,
+            Err(_) => return true,
+        }
     }
 }
 
