@@ -15,13 +15,17 @@ pub struct FieldError {
 }
 
 fn err(field: &'static str, reason: impl Into<String>) -> FieldError {
-    FieldError { field, reason: reason.into() }
+    FieldError {
+        field,
+        reason: reason.into(),
+    }
 }
 
 /// Start instant and the offset it was written with.
 pub fn start(text: &str) -> Result<(Timestamp, Offset), FieldError> {
     let p = parse_rfc3339(text).map_err(|e| err("start", e.to_string()))?;
-    let ts = Timestamp::from_nanosecond(i128::from(p.epoch_ns)).map_err(|e| err("start", e.to_string()))?;
+    let ts = Timestamp::from_nanosecond(i128::from(p.epoch_ns))
+        .map_err(|e| err("start", e.to_string()))?;
     let off = Offset::from_seconds(p.offset_seconds).map_err(|e| err("start", e.to_string()))?;
     Ok((ts, off))
 }
@@ -29,11 +33,16 @@ pub fn start(text: &str) -> Result<(Timestamp, Offset), FieldError> {
 /// Usage: for voice a duration (`73s`, `1m13s`) or bare seconds; for SMS/data a unit count.
 pub fn usage(text: &str, tor: Tor) -> Result<i64, FieldError> {
     if tor.is_time() {
-        parse_voice_usage(text).map(|u| u.0).map_err(|e| err("usage", e.to_string()))
+        parse_voice_usage(text)
+            .map(|u| u.0)
+            .map_err(|e| err("usage", e.to_string()))
     } else {
         match parse_duration(text) {
             Ok((n, toll_core::usage::DurationForm::BareNumber)) => Ok(n),
-            Ok(_) => Err(err("usage", format!("{:?}: {tor} usage is a whole number of units", text.trim()))),
+            Ok(_) => Err(err(
+                "usage",
+                format!("{:?}: {tor} usage is a whole number of units", text.trim()),
+            )),
             Err(e) => Err(err("usage", e.to_string())),
         }
     }
@@ -62,7 +71,11 @@ pub struct EventText<'a> {
 impl<'a> EventText<'a> {
     pub fn parse(&self) -> Result<Event<'a>, FieldError> {
         let required = |field: &'static str, v: &str| {
-            if v.trim().is_empty() { Err(err(field, "is empty")) } else { Ok(()) }
+            if v.trim().is_empty() {
+                Err(err(field, "is empty"))
+            } else {
+                Ok(())
+            }
         };
         required("tenant", self.tenant)?;
         required("category", self.category)?;

@@ -128,7 +128,10 @@ fn tariff_check(dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
                 println!("  timings            {}", s.timings);
                 println!("  rating plans       {}", s.plans);
                 println!("  rating profiles    {}", s.profiles);
-                println!("  warnings           {}", loaded.warnings.warnings().count());
+                println!(
+                    "  warnings           {}",
+                    loaded.warnings.warnings().count()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -136,7 +139,11 @@ fn tariff_check(dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
             for d in &diags.items {
                 eprintln!("{d}");
             }
-            eprintln!("{} error(s), {} warning(s)", diags.errors().count(), diags.warnings().count());
+            eprintln!(
+                "{} error(s), {} warning(s)",
+                diags.errors().count(),
+                diags.warnings().count()
+            );
             Ok(ExitCode::from(EXIT_INVALID))
         }
         Err(e) => Err(e.into()),
@@ -169,8 +176,18 @@ fn cost(flags: &EventFlags) -> anyhow::Result<ExitCode> {
             if flags.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("cost {}{}", v.cost, v.currency.as_deref().map(|c| format!(" {c}")).unwrap_or_default());
-                println!("  connect fee {}  usage {}  rated {}  rounding {}", v.connect_fee, v.usage, v.rated_usage, v.rounding);
+                println!(
+                    "cost {}{}",
+                    v.cost,
+                    v.currency
+                        .as_deref()
+                        .map(|c| format!(" {c}"))
+                        .unwrap_or_default()
+                );
+                println!(
+                    "  connect fee {}  usage {}  rated {}  rounding {}",
+                    v.connect_fee, v.usage, v.rated_usage, v.rounding
+                );
                 println!(
                     "  destination {} (prefix {:?} of {})  plan {}  carrier {}  region {}",
                     v.destination_id,
@@ -183,7 +200,14 @@ fn cost(flags: &EventFlags) -> anyhow::Result<ExitCode> {
                 for p in &v.pieces {
                     println!(
                         "  {}  real {:>8}  rated {:>8}  {} / {} / {}#{}  {}",
-                        p.start, p.real_usage, p.rated_usage, p.timing, p.destination_rate, p.rate, p.rate_group, p.cost
+                        p.start,
+                        p.real_usage,
+                        p.rated_usage,
+                        p.timing,
+                        p.destination_rate,
+                        p.rate,
+                        p.rate_group,
+                        p.cost
                     );
                 }
             }
@@ -202,18 +226,20 @@ fn cost(flags: &EventFlags) -> anyhow::Result<ExitCode> {
 fn max_usage(flags: &MaxUsageFlags) -> anyhow::Result<ExitCode> {
     let loaded = load_for_event(&flags.event)?;
     let ev = event_text(&flags.event).parse()?;
-    let balance: Decimal = flags
-        .balance
-        .trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--balance {:?} is not a decimal amount", flags.balance))?;
+    let balance: Decimal =
+        flags.balance.trim().parse().map_err(|_| {
+            anyhow::anyhow!("--balance {:?} is not a decimal amount", flags.balance)
+        })?;
     match toll_rating::max_usage(&loaded.tariff, &ev, balance) {
         Ok(m) => {
             let v = view::max_usage_view(&ev, &m);
             if flags.event.json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("max usage {} (cost {}, limited by {})", v.max_usage, v.cost, v.limited_by);
+                println!(
+                    "max usage {} (cost {}, limited by {})",
+                    v.max_usage, v.cost, v.limited_by
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

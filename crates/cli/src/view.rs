@@ -9,18 +9,30 @@ use toll_rating::{CarrierOutcome, Event, MaxUsage, Rated, Tariff};
 
 /// A usage in the form its type of record is written in: `1m30s` for voice, a count otherwise.
 pub fn usage_text(usage: i64, tor: Tor) -> String {
-    if tor.is_time() { GoDuration(usage).to_string() } else { usage.to_string() }
+    if tor.is_time() {
+        GoDuration(usage).to_string()
+    } else {
+        usage.to_string()
+    }
 }
 
 /// Like [`usage_text`], into a reused buffer.
 pub fn write_usage(out: &mut String, usage: i64, tor: Tor) {
     use std::fmt::Write as _;
-    let _ = if tor.is_time() { write!(out, "{}", GoDuration(usage)) } else { write!(out, "{usage}") };
+    let _ = if tor.is_time() {
+        write!(out, "{}", GoDuration(usage))
+    } else {
+        write!(out, "{usage}")
+    };
 }
 
 /// Seconds as an exact decimal (voice) or the unit count (SMS, data).
 pub fn usage_number(usage: i64, tor: Tor) -> Decimal {
-    if tor.is_time() { Decimal::from(usage) / Decimal::from(NANOS_PER_SECOND) } else { Decimal::from(usage) }
+    if tor.is_time() {
+        Decimal::from(usage) / Decimal::from(NANOS_PER_SECOND)
+    } else {
+        Decimal::from(usage)
+    }
 }
 
 fn money(d: Decimal) -> String {
@@ -79,9 +91,11 @@ pub fn region_text<'a>(ranges: &'a NumberRanges, r: &Rated) -> Option<&'a str> {
 /// The number as the tariff matched it (normalised when the tariff says so).
 pub fn matched_number(t: &Tariff, ev: &Event<'_>) -> String {
     match t.numbering {
-        toll_rating::def::Numbering::ChinaNational => toll_core::phone::PhoneNumber::parse_cn(ev.destination)
-            .map(|n| n.as_str().to_string())
-            .unwrap_or_else(|_| ev.destination.to_string()),
+        toll_rating::def::Numbering::ChinaNational => {
+            toll_core::phone::PhoneNumber::parse_cn(ev.destination)
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_else(|_| ev.destination.to_string())
+        }
         toll_rating::def::Numbering::AsDialled => ev.destination.trim().to_string(),
     }
 }
@@ -151,7 +165,10 @@ pub fn max_usage_view(ev: &Event<'_>, m: &MaxUsage) -> MaxUsageView {
     MaxUsageView {
         max_usage: usage_text(m.usage, ev.tor),
         max_usage_seconds: ev.tor.is_time().then(|| {
-            serde_json::Number::from_string_unchecked(usage_number(m.usage, ev.tor).normalize().to_string()).into()
+            serde_json::Number::from_string_unchecked(
+                usage_number(m.usage, ev.tor).normalize().to_string(),
+            )
+            .into()
         }),
         max_usage_units: (!ev.tor.is_time()).then_some(m.usage),
         cost: money(m.cost),
