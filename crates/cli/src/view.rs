@@ -78,7 +78,8 @@ pub struct RatedView {
 /// The carrier a rated event is attributed to, as written in outputs (`unknown` when unknown).
 pub fn carrier_text<'a>(t: &'a Tariff, ev: &Event<'a>, r: &Rated) -> &'a str {
     match r.carrier {
-        CarrierOutcome::Route => ev.route_carrier.unwrap_or("unknown"),
+        CarrierOutcome::Route(Some(c)) => &t.ranges().carrier(c).slug,
+        CarrierOutcome::Route(None) => ev.route_carrier.unwrap_or("unknown"),
         CarrierOutcome::Callee(c) => &t.ranges().carrier(c).slug,
         CarrierOutcome::Unknown => "unknown",
     }
@@ -142,7 +143,7 @@ pub fn rated_view(t: &Tariff, ev: &Event<'_>, r: &Rated) -> RatedView {
         plan: t.plan_id(r.plan).to_string(),
         carrier: carrier_text(t, ev, r).to_string(),
         carrier_source: match r.carrier {
-            CarrierOutcome::Route => "route",
+            CarrierOutcome::Route(_) => "route",
             CarrierOutcome::Callee(_) => "number_range",
             CarrierOutcome::Unknown => "unknown",
         },

@@ -91,8 +91,8 @@ pub enum RateError {
 /// Which carrier a rated event was attributed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CarrierOutcome {
-    /// Given by the event (the route's carrier).
-    Route,
+    /// Given by the event (the route's carrier); the range table's carrier when it knows it.
+    Route(Option<u32>),
     /// Estimated from the callee's number range (index into the range table's carriers).
     Callee(u32),
     /// Neither the event nor the range table says.
@@ -207,11 +207,16 @@ impl Tariff {
     /// Interned carrier id for profile look-up, and the outcome to report.
     fn carrier_of(&self, ev: &Event<'_>, callee: &Callee<'_>) -> (u32, CarrierOutcome) {
         if let Some(route) = ev.route_carrier.filter(|r| !r.trim().is_empty()) {
-            let id = match self.ranges.carrier_by_name(route) {
-                Some(c) => self.range_carrier_ids[c as usize],
-                None => self.string_id(&route.trim().to_lowercase()),
+            return match self.ranges.carrier_by_name(route) {
+                Some(c) => (
+                    self.range_carrier_ids[c as usize],
+                    CarrierOutcome::Route(Some(c)),
+                ),
+                None => (
+                    self.string_id(&route.trim().to_lowercase()),
+                    CarrierOutcome::Route(None),
+                ),
             };
-            return (id, CarrierOutcome::Route);
         }
         match callee.range.and_then(|(_, r)| r.carrier) {
             Some(c) => (
