@@ -116,6 +116,21 @@ pub fn exact_ratio_round(
     if decimals > Rounding::MAX_DECIMALS {
         return Err(RoundingError::Decimals(decimals));
     }
+    // Fast path: most totals fit in 64 bits, where division is several times cheaper.
+    if numerator.scale() <= decimals
+        && let (Ok(m), Ok(d), Some(f)) = (
+            i64::try_from(numerator.mantissa()),
+            i64::try_from(denominator),
+            10i64.checked_pow(decimals - numerator.scale()),
+        )
+        && let Some(num) = m.checked_mul(f)
+        && d > 0
+    {
+        let (q, r) = (num.div_euclid(d), num.rem_euclid(d));
+        let rounded = round_quotient(i128::from(q), i128::from(r), i128::from(d), method)?;
+        return Decimal::try_from_i128_with_scale(rounded, decimals)
+            .map_err(|_| RoundingError::Overflow);
+    }
     let den = i128::try_from(denominator).map_err(|_| RoundingError::Overflow)?;
     // numerator = m × 10^-s; want q = m × 10^(d-s) / den, rounded.
     let m = numerator.mantissa();
@@ -129,30 +144,39 @@ pub fn exact_ratio_round(
     };
     let q = num.div_euclid(den); // floor, since den > 0
     let r = num.rem_euclid(den); // 0 <= r < den
-    let rounded = if r == 0 {
-        q
-    } else {
-        match method {
-            RoundingMethod::Down => q,
-            RoundingMethod::Up => q + 1,
-            RoundingMethod::Middle => {
-                // Exact value is q + r/den with 0 < r/den < 1; half away from zero.
-                let twice = r.checked_mul(2).ok_or(RoundingError::Overflow)?;
-                match twice.cmp(&den) {
-                    std::cmp::Ordering::Greater => q + 1,
-                    std::cmp::Ordering::Less => q,
-                    std::cmp::Ordering::Equal => {
-                        if q >= 0 {
-                            q + 1
-                        } else {
-                            q
-                        }
+    let rounded = round_quotient(q, r, den, method)?;
+    Decimal::try_from_i128_with_scale(rounded, decimals).map_err(|_| RoundingError::Overflow)
+}
+
+/// Rounds `q + r/den` (floor quotient and remainder, `0 <= r < den`) to an integer.
+fn round_quotient(
+    q: i128,
+    r: i128,
+    den: i128,
+    method: RoundingMethod,
+) -> Result<i128, RoundingError> {
+    if r == 0 {
+        return Ok(q);
+    }
+    Ok(match method {
+        RoundingMethod::Down => q,
+        RoundingMethod::Up => q + 1,
+        RoundingMethod::Middle => {
+            // Half away from zero.
+            let twice = r.checked_mul(2).ok_or(RoundingError::Overflow)?;
+            match twice.cmp(&den) {
+                std::cmp::Ordering::Greater => q + 1,
+                std::cmp::Ordering::Less => q,
+                std::cmp::Ordering::Equal => {
+                    if q >= 0 {
+                        q + 1
+                    } else {
+                        q
                     }
                 }
             }
         }
-    };
-    Decimal::try_from_i128_with_scale(rounded, decimals).map_err(|_| RoundingError::Overflow)
+    })
 }
 
 /// `numerator / denominator` compared with `value`, exactly.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::diag::{Diagnostics, Pos};
-use crate::trie::PrefixTrie;
+use crate::trie::{FrozenTrie, PrefixTrie};
 
 /// The table shipped with Toll (copied from the project's shared reference data).
 pub const BUILTIN_CN_CSV: &str = include_str!("../data/cn_number_ranges.csv");
@@ -64,6 +64,7 @@ pub struct Range {
 #[derive(Debug, Clone, Default)]
 pub struct NumberRanges {
     trie: PrefixTrie<u32>,
+    frozen: FrozenTrie,
     ranges: Vec<Range>,
     carriers: Vec<Carrier>,
     aliases: FxHashMap<Box<str>, u32>,
@@ -221,6 +222,7 @@ impl NumberRanges {
                 region: region.map(Into::into),
             });
         }
+        out.frozen = FrozenTrie::freeze(&out.trie);
         out
     }
 
@@ -251,9 +253,9 @@ impl NumberRanges {
 
     /// The range of the longest prefix of a number in national dialled form.
     pub fn lookup(&self, national: &str) -> Option<&Range> {
-        self.trie
+        self.frozen
             .longest(national.as_bytes())
-            .map(|(_, &i)| &self.ranges[i as usize])
+            .map(|(_, i)| &self.ranges[i as usize])
     }
 
     /// Finds a carrier by slug, display name, or either half of a bilingual name
@@ -291,9 +293,9 @@ fn non_empty(s: &str) -> Option<&str> {
 impl NumberRanges {
     /// Like [`NumberRanges::lookup`], with the range's index.
     pub fn lookup_indexed(&self, national: &str) -> Option<(u32, &Range)> {
-        self.trie
+        self.frozen
             .longest(national.as_bytes())
-            .map(|(_, &i)| (i, &self.ranges[i as usize]))
+            .map(|(_, i)| (i, &self.ranges[i as usize]))
     }
 
     /// The range at an index returned by [`NumberRanges::lookup_indexed`].

@@ -18,7 +18,7 @@ use toll_core::usage::Tor;
 
 use crate::carriers::Range;
 use crate::def::Numbering;
-use crate::tariff::{Activation, Binding, DestRef, NONE, Tariff, Zone};
+use crate::tariff::{Activation, Binding, DestRef, MULTI, NONE, Tariff, Zone};
 use crate::trie::MAX_MATCHES;
 
 /// Longest voice usage rated in one event; longer is almost certainly a broken CDR.
@@ -112,6 +112,7 @@ pub struct Piece {
     pub timing: u32,
     pub destination_rate: u32,
     pub rate: u32,
+    pub(crate) terms: u32,
     pub rate_row: u16,
     pub destination: DestRef,
     pub prefix_len: u8,
@@ -153,7 +154,7 @@ pub struct Rated {
     pub carrier: CarrierOutcome,
     /// Index of the callee's number range, if the range table knows it.
     pub range: Option<u32>,
-    pub pieces: SmallVec<[Piece; 4]>,
+    pub pieces: SmallVec<[Piece; 2]>,
     pub(crate) disconnect_cap: Option<Decimal>,
 }
 
@@ -229,8 +230,17 @@ impl Tariff {
 
     /// Profile keys in priority order for one subject.
     fn subject_keys(&self, t: u32, c: u32, s: u32, carrier: u32) -> [Option<&[Activation]>; 2] {
+        if t == NONE || c == NONE || s == NONE {
+            // A name the tariff never mentions has no profile.
+            return [None, None];
+        }
         let get = |car: u32| self.profiles.get(&(t, c, s, car)).map(|b| &**b);
-        [if carrier == NONE { None } else { get(carrier) }, get(NONE)]
+        let specific = if carrier == NONE || !self.has_carrier_profiles {
+            None
+        } else {
+            get(carrier)
+        };
+        [specific, get(NONE)]
     }
 
     fn has_carrier_specific(&self, t: u32, c: u32, s: u32) -> bool {
@@ -249,6 +259,13 @@ fn effective<'a>(keys: &[Option<&'a [Activation]>], at: i64) -> Option<&'a Activ
         }
     }
     None
+}
+
+/// Local date and time of day of an instant.
+struct Wall {
+    days: i64,
+    tod: i64,
+    date: toll_core::civil::CivilDate,
 }
 
 /// A stretch of the call under one profile activation, with its destination resolved.
@@ -285,16 +302,24 @@ impl<'t> Ctx<'t, '_> {
     ) -> Option<(u32, &'t Binding, u8)> {
         let t = self.tariff;
         let plan = &t.plans[act.plan as usize];
+        let wall = self.wall(at);
+        let active = |b: &Binding| active_row(t, b, &wall.date, wall.days, wall.tod).is_some();
         let mut lens = [0u8; MAX_MATCHES];
         let mut values = [0u32; MAX_MATCHES];
         let n = t.prefixes.matches(number, &mut lens, &mut values);
         for k in (0..n).rev() {
-            let (len, dests) = (lens[k], t.prefixes.value(values[k]));
+            let len = lens[k];
+            let one = [values[k]];
+            let dests: &[u32] = if values[k] & MULTI == 0 {
+                &one
+            } else {
+                &t.dest_sets[(values[k] & !MULTI) as usize]
+            };
             let mut best: Option<&Binding> = None;
             for d in dests.iter() {
                 if let Some(&b) = plan.bindings.get(d) {
                     let b = &t.bindings[b as usize];
-                    if self.active_at(b, at) && best.is_none_or(|x| b.max_weight > x.max_weight) {
+                    if active(b) && best.is_none_or(|x| b.max_weight > x.max_weight) {
                         best = Some(b);
                     }
                 }
@@ -305,7 +330,7 @@ impl<'t> Ctx<'t, '_> {
         }
         if let Some(any) = plan.any {
             let b = &t.bindings[any as usize];
-            if self.active_at(b, at) {
+            if active(b) {
                 return Some((act.plan, b, 0));
             }
         }
@@ -347,11 +372,15 @@ impl<'t> Ctx<'t, '_> {
         }
     }
 
-    fn active_at(&self, b: &Binding, at: i64) -> bool {
+    /// The wall-clock date and time of day at an instant, in the tariff's clock.
+    fn wall(&self, at: i64) -> Wall {
         let (local, _, _) = self.local(at);
         let (days, tod) = split_local(local);
-        let date = civil_from_days(days);
-        active_row(self.tariff, b, &date, days, tod).is_some()
+        Wall {
+            days,
+            tod,
+            date: civil_from_days(days),
+        }
     }
 
     /// The band row active at `at` and the instant the active band next changes (a band of
@@ -366,7 +395,9 @@ impl<'t> Ctx<'t, '_> {
         // and split only if the band or the day really changes.
         let mut t = next_tr;
         let mut guard = 0;
-        while t < end && guard < 8 {
+        // `<=`: a transition exactly at the boundary (a fall-back at 03:00, or at midnight) may
+        // mean the wall clock never reaches it.
+        while t <= end && guard < 8 {
             guard += 1;
             let (l2, _, next2) = self.local(t);
             let (d2, tod2) = split_local(l2);
@@ -498,7 +529,7 @@ impl Terms {
             min_cost: None,
         };
         for (i, p) in pieces.iter().enumerate() {
-            let dr = &t.drs[p.destination_rate as usize];
+            let dr = &t.terms[p.terms as usize];
             if i == 0 || dr.rounding.decimals > terms.rounding.decimals {
                 terms.rounding = dr.rounding;
             }
@@ -536,8 +567,17 @@ impl Terms {
                 capped = true;
             }
         }
-        let cost = exact_ratio_round(num, den, self.rounding.decimals, self.rounding.method)
+        let mut cost = exact_ratio_round(num, den, self.rounding.decimals, self.rounding.method)
             .map_err(|_| RateError::Overflow)?;
+        // A cap written with more decimals than the rounding keeps: never round past the cap.
+        if let Some(cap) = self.free_cap
+            && cost > cap
+        {
+            cost = cap.round_dp_with_strategy(
+                self.rounding.decimals,
+                rust_decimal::RoundingStrategy::ToNegativeInfinity,
+            );
+        }
         Ok((cost, capped, floored))
     }
 }
@@ -551,11 +591,11 @@ fn min_opt(a: Option<Decimal>, b: Option<Decimal>) -> Option<Decimal> {
 
 /// Rates one event.
 pub fn rate(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
-    let (rated, _) = rate_with_accum(tariff, ev)?;
-    Ok(rated)
+    rate_inner(tariff, ev)
 }
 
-fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), RateError> {
+#[inline(always)]
+fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     if ev.usage < 0 {
         return Err(RateError::NegativeUsage);
     }
@@ -668,9 +708,9 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
     if total == 0 {
         // Zero usage costs nothing, not even the connect fee.
         if let Some(p) = first_piece_terms(&ctx, &first) {
-            rated.rounding = tariff.drs[p as usize].rounding;
+            rated.rounding = tariff.terms[p as usize].rounding;
         }
-        return Ok((rated, acc));
+        return Ok(rated);
     }
 
     let mut p = 0i64;
@@ -702,8 +742,7 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
             }
         };
         let row = &seg.binding.rows[row_i];
-        let dr = &tariff.drs[row.dr as usize];
-        let rate = &tariff.rates[dr.rate as usize];
+        let rate = &tariff.rates[row.rate as usize];
         let gi = rate
             .rows
             .partition_point(|r| r.group_start <= p)
@@ -737,7 +776,8 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
             plan: seg.plan,
             timing: row.timing,
             destination_rate: row.dr,
-            rate: dr.rate,
+            rate: row.rate,
+            terms: row.terms,
             rate_row: gi as u16,
             destination: seg.binding.dest,
             prefix_len: seg.prefix_len,
@@ -757,13 +797,13 @@ fn rate_with_accum(tariff: &Tariff, ev: &Event<'_>) -> Result<(Rated, Accum), Ra
     rated.floored = floored;
     rated.rounding = terms.rounding;
     rated.disconnect_cap = terms.disconnect_cap;
-    Ok((rated, acc))
+    Ok(rated)
 }
 
 fn first_piece_terms(ctx: &Ctx<'_, '_>, seg: &Segment<'_>) -> Option<u32> {
     let at = ctx.start_ns;
     ctx.band_at(seg.binding, at)
-        .map(|(r, _)| seg.binding.rows[r].dr)
+        .map(|(r, _)| seg.binding.rows[r].terms)
 }
 
 /// The longest usage, up to `ev.usage`, that `available` can pay for (prepaid authorisation).
@@ -772,7 +812,7 @@ pub fn max_usage(
     ev: &Event<'_>,
     available: Decimal,
 ) -> Result<MaxUsage, RateError> {
-    let (full, _) = rate_with_accum(tariff, ev)?;
+    let full = rate_inner(tariff, ev)?;
     let fits =
         |cost: Decimal, disc: Option<Decimal>| cost <= available && disc.is_none_or(|c| cost <= c);
     if fits(full.cost, full.disconnect_cap) {

@@ -17,9 +17,11 @@ use toll_core::usage::DurationForm;
 use crate::carriers::NumberRanges;
 use crate::def::{MaxCostStrategy, Numbering, Selector, TariffDef, ZoneDef};
 use crate::diag::{Diagnostics, Pos};
-use crate::trie::PrefixTrie;
+use crate::trie::{FrozenTrie, PrefixTrie};
 
 pub(crate) const NONE: u32 = u32::MAX;
+/// Marks a prefix value that indexes `Tariff::dest_sets`.
+pub(crate) const MULTI: u32 = 1 << 31;
 /// The id that means "any destination" or "any subject".
 pub const ANY: &str = "*any";
 
@@ -55,6 +57,13 @@ pub(crate) struct Rate {
 pub(crate) struct DestRate {
     pub id: Box<str>,
     pub rate: u32,
+    pub terms: u32,
+}
+
+/// Rounding, caps and floor of a destination rate. Tariffs have thousands of destination rates
+/// but only a handful of distinct terms; interning them keeps the table the hot path reads tiny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DrTerms {
     pub rounding: Rounding,
     pub free_cap: Option<Decimal>,
     pub disconnect_cap: Option<Decimal>,
@@ -101,6 +110,9 @@ pub(crate) struct BindRow {
     pub timing: u32,
     pub weight: Decimal,
     pub dr: u32,
+    /// The destination rate's rate and terms, copied so rating never reads `DestRate`.
+    pub rate: u32,
+    pub terms: u32,
     /// Start of the timing, copied here to keep the band scan on one cache line.
     pub start: i64,
 }
@@ -158,9 +170,13 @@ pub struct Tariff {
     pub numbering: Numbering,
     pub(crate) zone: Zone,
     pub(crate) destinations: Vec<Destination>,
-    pub(crate) prefixes: PrefixTrie<SmallVec<[u32; 2]>>,
+    /// Prefix → destinations: a destination id, or `MULTI | i` for `dest_sets[i]` when several
+    /// destinations share the prefix (rare, so the common case needs no second look-up).
+    pub(crate) prefixes: FrozenTrie,
+    pub(crate) dest_sets: Vec<Box<[u32]>>,
     pub(crate) rates: Vec<Rate>,
     pub(crate) drs: Vec<DestRate>,
+    pub(crate) terms: Vec<DrTerms>,
     pub(crate) timings: Vec<Timing>,
     pub(crate) calendars: Vec<Calendar>,
     pub(crate) plans: Vec<Plan>,
@@ -171,6 +187,8 @@ pub struct Tariff {
     /// Range-table carrier index → interned id of its slug.
     pub(crate) range_carrier_ids: Vec<u32>,
     pub(crate) any_id: u32,
+    /// Whether any profile is carrier-specific (else those look-ups are skipped).
+    pub(crate) has_carrier_profiles: bool,
     pub stats: TariffStats,
 }
 
@@ -254,6 +272,8 @@ struct Compiler {
     rates: Vec<Rate>,
     rate_ids: FxHashMap<String, u32>,
     drs: Vec<DestRate>,
+    terms: Vec<DrTerms>,
+    term_ids: FxHashMap<DrTerms, u32>,
     /// DR id → (its DR rows, destination of each).
     dr_groups: FxHashMap<String, Vec<(u32, DestRef)>>,
     timings: Vec<Timing>,
@@ -281,6 +301,8 @@ impl Compiler {
             rates: Vec::new(),
             rate_ids: FxHashMap::default(),
             drs: Vec::new(),
+            terms: Vec::new(),
+            term_ids: FxHashMap::default(),
             dr_groups: FxHashMap::default(),
             timings: Vec::new(),
             timing_ids: FxHashMap::default(),
@@ -498,13 +520,25 @@ impl Compiler {
                 continue;
             };
             let id = self.drs.len() as u32;
-            self.drs.push(DestRate {
-                id: row.id.value.as_str().into(),
-                rate,
+            let t = DrTerms {
                 rounding,
                 free_cap,
                 disconnect_cap,
                 min_cost: row.min_cost,
+            };
+            let terms = match self.term_ids.get(&t) {
+                Some(&i) => i,
+                None => {
+                    let i = self.terms.len() as u32;
+                    self.terms.push(t);
+                    self.term_ids.insert(t, i);
+                    i
+                }
+            };
+            self.drs.push(DestRate {
+                id: row.id.value.as_str().into(),
+                rate,
+                terms,
             });
             self.dr_groups
                 .entry(row.id.value.clone())
@@ -634,6 +668,8 @@ impl Compiler {
                         timing,
                         weight: row.weight,
                         dr,
+                        rate: self.drs[dr as usize].rate,
+                        terms: self.drs[dr as usize].terms,
                         start: self.timings[timing as usize].start,
                     },
                 ));
@@ -822,15 +858,28 @@ impl Compiler {
             plans: self.plans.len(),
             profiles: self.profile_count,
         };
+        let has_carrier_profiles = self.profiles.keys().any(|k| k.3 != NONE);
+        let mut dest_sets: Vec<Box<[u32]>> = Vec::new();
+        let encoded = self.prefixes.map_values(|set| {
+            if set.len() == 1 {
+                set[0]
+            } else {
+                dest_sets.push(set.into_vec().into_boxed_slice());
+                MULTI | (dest_sets.len() as u32 - 1)
+            }
+        });
+        let prefixes = FrozenTrie::freeze(&encoded);
         Tariff {
             name: def.name.clone(),
             currency: def.currency,
             numbering: def.numbering,
             zone: self.zone,
             destinations: self.destinations,
-            prefixes: self.prefixes,
+            prefixes,
+            dest_sets,
             rates: self.rates,
             drs: self.drs,
+            terms: self.terms,
             timings: self.timings,
             calendars: self.calendars,
             plans: self.plans,
@@ -844,6 +893,7 @@ impl Compiler {
             ranges: self.ranges,
             range_carrier_ids,
             any_id,
+            has_carrier_profiles,
             stats,
         }
     }

@@ -310,3 +310,17 @@ fn unknown_references_are_all_reported() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+#[test]
+fn a_cap_with_more_decimals_than_the_rounding_is_never_exceeded() {
+    let (t, _) = tariff(&[
+        ("Destinations.csv", "A,1\n"),
+        ("Rates.csv", "R,0,1,60s,1s,0s\n"),
+        ("DestinationRates.csv", "DA,A,R,*up,2,1.2345,*free\n"),
+        ("Timings.csv", TIMINGS),
+        ("RatingPlans.csv", "P,DA,ALWAYS,10\n"),
+        ("RatingProfiles.csv", "t,call,*any,,P,\n"),
+    ]);
+    let r = rate(&t, &ev("u", "1", "2026-01-05T10:00:00Z", 600 * S)).unwrap();
+    assert_eq!((r.cost, r.capped), (dec("1.23"), true));
+}
