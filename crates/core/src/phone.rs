@@ -166,6 +166,11 @@ impl PhoneNumber {
 
     /// The national dialled form (or the raw form), e.g. `13800138000`, `01012345678`,
     /// `0085212345678`, `10086`.
+    /// The number's bytes (ASCII), without the UTF-8 check of [`PhoneNumber::as_str`].
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
     pub fn as_str(&self) -> &str {
         let bytes = self.buf.get(..usize::from(self.len)).unwrap_or_default();
         // Always valid: built only from a `&str` or from ASCII digits.

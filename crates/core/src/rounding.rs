@@ -179,6 +179,27 @@ fn round_quotient(
     })
 }
 
+/// Integer form of [`exact_ratio_round`] for fixed-point hot paths: `num` is an amount with
+/// `scale` decimals, divided by `den`, rounded to `decimals` decimals; returns the mantissa at
+/// `decimals`. `None` on overflow or a non-positive denominator.
+pub fn fixed_ratio_round(
+    num: i128,
+    den: i128,
+    scale: u32,
+    decimals: u32,
+    method: RoundingMethod,
+) -> Option<i128> {
+    if den <= 0 {
+        return None;
+    }
+    let (num, den) = if decimals >= scale {
+        (num.checked_mul(10i128.checked_pow(decimals - scale)?)?, den)
+    } else {
+        (num, den.checked_mul(10i128.checked_pow(scale - decimals)?)?)
+    };
+    round_quotient(num.div_euclid(den), num.rem_euclid(den), den, method).ok()
+}
+
 /// `numerator / denominator` compared with `value`, exactly.
 pub fn ratio_cmp(
     numerator: Decimal,
@@ -260,6 +281,34 @@ mod tests {
             exact_ratio_round(d("-1"), 3, 2, RoundingMethod::Down).unwrap(),
             d("-0.34")
         );
+    }
+
+    #[test]
+    fn fixed_ratio_round_matches_decimal() {
+        // 10.2 (scale 1) / 60 at 2 decimals *up = 0.17
+        assert_eq!(
+            fixed_ratio_round(102, 60, 1, 2, RoundingMethod::Up),
+            Some(17)
+        );
+        // 7/60 at 4 decimals
+        assert_eq!(
+            fixed_ratio_round(7, 60, 0, 4, RoundingMethod::Middle),
+            Some(1167)
+        );
+        assert_eq!(
+            fixed_ratio_round(-1, 8, 0, 2, RoundingMethod::Middle),
+            Some(-13)
+        );
+        // more scale than decimals: 0.125 (scale 3) at 2 decimals
+        assert_eq!(
+            fixed_ratio_round(125, 1, 3, 2, RoundingMethod::Middle),
+            Some(13)
+        );
+        assert_eq!(
+            fixed_ratio_round(125, 1, 3, 2, RoundingMethod::Down),
+            Some(12)
+        );
+        assert_eq!(fixed_ratio_round(1, 0, 0, 2, RoundingMethod::Down), None);
     }
 
     #[test]

@@ -291,6 +291,13 @@ fn non_empty(s: &str) -> Option<&str> {
 }
 
 impl NumberRanges {
+    /// [`NumberRanges::lookup_indexed`] on bytes.
+    pub fn lookup_indexed_bytes(&self, national: &[u8]) -> Option<(u32, &Range)> {
+        self.frozen
+            .longest(national)
+            .map(|(_, i)| (i, &self.ranges[i as usize]))
+    }
+
     /// Like [`NumberRanges::lookup`], with the range's index.
     pub fn lookup_indexed(&self, national: &str) -> Option<(u32, &Range)> {
         self.frozen

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 use toll_core::civil::{NANOS_PER_DAY, civil_from_days, split_local};
 use toll_core::phone::{NumberKind, PhoneError, PhoneNumber};
-use toll_core::rounding::{Rounding, exact_ratio_round};
+use toll_core::rounding::{Rounding, fixed_ratio_round};
 use toll_core::usage::Tor;
 
 use crate::carriers::Range;
@@ -116,7 +116,9 @@ pub struct Piece {
     pub rate_row: u16,
     pub destination: DestRef,
     pub prefix_len: u8,
-    pub(crate) numerator: Decimal,
+    /// rate × rated usage, fixed point at `scale` decimals.
+    pub(crate) numerator: i128,
+    pub(crate) scale: u8,
     pub(crate) unit: i64,
 }
 
@@ -127,8 +129,9 @@ impl Piece {
         if self.unit == 0 {
             return Decimal::ZERO;
         }
-        self.numerator
-            .checked_div(Decimal::from(self.unit))
+        Decimal::try_from_i128_with_scale(self.numerator, u32::from(self.scale))
+            .ok()
+            .and_then(|n| n.checked_div(Decimal::from(self.unit)))
             .unwrap_or(Decimal::MAX)
             .normalize()
     }
@@ -199,7 +202,9 @@ impl Tariff {
             Numbering::AsDialled => PhoneNumber::raw(dialled)?,
         };
         let range = match &national {
-            Ok(n) if n.kind() != NumberKind::Other => self.ranges.lookup_indexed(n.as_str()),
+            Ok(n) if n.kind() != NumberKind::Other => {
+                self.ranges.lookup_indexed_bytes(n.as_bytes())
+            }
             _ => None,
         };
         Ok(Callee { number, range })
@@ -459,15 +464,16 @@ fn active_row(
     best.map(|bi| (bi, NANOS_PER_DAY))
 }
 
-/// Exact accumulation of piece costs: numerators per rate unit, divided once.
+/// Exact accumulation of piece costs: fixed-point numerators (rate × usage, at the tariff's
+/// money scale) per rate unit, divided once. Integers only: no rounding can creep in.
 #[derive(Debug, Clone, Default)]
 struct Accum {
-    parts: SmallVec<[(i64, Decimal); 2]>,
+    parts: SmallVec<[(i64, i128); 2]>,
 }
 
 impl Accum {
-    fn add(&mut self, unit: i64, numerator: Decimal) -> Result<(), RateError> {
-        if unit == 0 || numerator.is_zero() {
+    fn add(&mut self, unit: i64, numerator: i128) -> Result<(), RateError> {
+        if unit == 0 || numerator == 0 {
             return Ok(());
         }
         for (u, n) in self.parts.iter_mut() {
@@ -481,27 +487,30 @@ impl Accum {
     }
 
     /// (numerator, common denominator) of the sum.
-    fn ratio(&self) -> Result<(Decimal, u128), RateError> {
-        let mut l: u128 = 1;
-        for &(u, _) in &self.parts {
-            let u = u as u128;
-            l = l.checked_mul(u / gcd(l, u)).ok_or(RateError::Overflow)?;
+    fn ratio(&self) -> Result<(i128, i128), RateError> {
+        match self.parts.as_slice() {
+            [] => Ok((0, 1)),
+            [(u, n)] => Ok((*n, i128::from(*u))),
+            parts => {
+                let mut l: i128 = 1;
+                for &(u, _) in parts {
+                    let u = i128::from(u);
+                    l = l.checked_mul(u / gcd(l, u)).ok_or(RateError::Overflow)?;
+                }
+                let mut num: i128 = 0;
+                for &(u, n) in parts {
+                    let part = n
+                        .checked_mul(l / i128::from(u))
+                        .ok_or(RateError::Overflow)?;
+                    num = num.checked_add(part).ok_or(RateError::Overflow)?;
+                }
+                Ok((num, l))
+            }
         }
-        let mut num = Decimal::ZERO;
-        for &(u, n) in &self.parts {
-            let f = Decimal::from_i128_with_scale(
-                i128::try_from(l / u as u128).map_err(|_| RateError::Overflow)?,
-                0,
-            );
-            num = num
-                .checked_add(n.checked_mul(f).ok_or(RateError::Overflow)?)
-                .ok_or(RateError::Overflow)?;
-        }
-        Ok((num, l))
     }
 }
 
-fn gcd(mut a: u128, mut b: u128) -> u128 {
+fn gcd(mut a: i128, mut b: i128) -> i128 {
     while b != 0 {
         (a, b) = (b, a % b);
     }
@@ -512,30 +521,40 @@ fn gcd(mut a: u128, mut b: u128) -> u128 {
 #[derive(Debug, Clone, Copy)]
 struct Terms {
     rounding: Rounding,
-    free_cap: Option<Decimal>,
+    /// Fixed point at the tariff's money scale.
+    free_cap: Option<i128>,
+    min_cost: Option<i128>,
     disconnect_cap: Option<Decimal>,
-    min_cost: Option<Decimal>,
 }
 
 impl Terms {
     fn of(t: &Tariff, pieces: &[Piece]) -> Terms {
+        if let [p] = pieces {
+            let dr = &t.terms[p.terms as usize];
+            return Terms {
+                rounding: dr.rounding,
+                free_cap: dr.free_cap_fx,
+                min_cost: dr.min_cost_fx,
+                disconnect_cap: dr.disconnect_cap,
+            };
+        }
         let mut terms = Terms {
             rounding: Rounding {
                 method: toll_core::RoundingMethod::Middle,
                 decimals: 4,
             },
             free_cap: None,
-            disconnect_cap: None,
             min_cost: None,
+            disconnect_cap: None,
         };
         for (i, p) in pieces.iter().enumerate() {
             let dr = &t.terms[p.terms as usize];
             if i == 0 || dr.rounding.decimals > terms.rounding.decimals {
                 terms.rounding = dr.rounding;
             }
-            terms.free_cap = min_opt(terms.free_cap, dr.free_cap);
+            terms.free_cap = min_opt(terms.free_cap, dr.free_cap_fx);
             terms.disconnect_cap = min_opt(terms.disconnect_cap, dr.disconnect_cap);
-            terms.min_cost = match (terms.min_cost, dr.min_cost) {
+            terms.min_cost = match (terms.min_cost, dr.min_cost_fx) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
@@ -544,45 +563,50 @@ impl Terms {
     }
 
     /// Total of a call: connect fee + pieces, floored, capped, rounded once.
-    fn total(&self, acc: &Accum, connect_fee: Decimal) -> Result<(Decimal, bool, bool), RateError> {
+    fn total(
+        &self,
+        acc: &Accum,
+        connect_fee: i128,
+        scale: u32,
+    ) -> Result<(Decimal, bool, bool), RateError> {
         let (mut num, den) = acc.ratio()?;
-        let den_d =
-            Decimal::from_i128_with_scale(i128::try_from(den).map_err(|_| RateError::Overflow)?, 0);
+        let over = || RateError::Overflow;
         num = num
-            .checked_add(connect_fee.checked_mul(den_d).ok_or(RateError::Overflow)?)
-            .ok_or(RateError::Overflow)?;
+            .checked_add(connect_fee.checked_mul(den).ok_or_else(over)?)
+            .ok_or_else(over)?;
         let mut floored = false;
         let mut capped = false;
         if let Some(min) = self.min_cost {
-            let m = min.checked_mul(den_d).ok_or(RateError::Overflow)?;
+            let m = min.checked_mul(den).ok_or_else(over)?;
             if num < m {
                 num = m;
                 floored = true;
             }
         }
         if let Some(cap) = self.free_cap {
-            let c = cap.checked_mul(den_d).ok_or(RateError::Overflow)?;
+            let c = cap.checked_mul(den).ok_or_else(over)?;
             if num > c {
                 num = c;
                 capped = true;
             }
         }
-        let mut cost = exact_ratio_round(num, den, self.rounding.decimals, self.rounding.method)
-            .map_err(|_| RateError::Overflow)?;
+        let d = self.rounding.decimals;
+        let mut q = fixed_ratio_round(num, den, scale, d, self.rounding.method).ok_or_else(over)?;
         // A cap written with more decimals than the rounding keeps: never round past the cap.
-        if let Some(cap) = self.free_cap
-            && cost > cap
+        if capped
+            && let Some(cap) = self.free_cap
+            && let Some(cap_down) =
+                fixed_ratio_round(cap, 1, scale, d, toll_core::RoundingMethod::Down)
+            && q > cap_down
         {
-            cost = cap.round_dp_with_strategy(
-                self.rounding.decimals,
-                rust_decimal::RoundingStrategy::ToNegativeInfinity,
-            );
+            q = cap_down;
         }
+        let cost = Decimal::try_from_i128_with_scale(q, d).map_err(|_| over())?;
         Ok((cost, capped, floored))
     }
 }
 
-fn min_opt(a: Option<Decimal>, b: Option<Decimal>) -> Option<Decimal> {
+fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
@@ -640,7 +664,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
 
     // Profile segments: split where the activation in force changes (voice only).
     let total = ev.usage;
-    let number = callee.number.as_str().as_bytes();
+    let number = callee.number.as_bytes();
     let mut segments: SmallVec<[Segment<'_>; 2]> = SmallVec::new();
     let mut seg_start = 0i64;
     loop {
@@ -758,11 +782,11 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
             .ok_or(RateError::Overflow)?;
         let real = (p.saturating_add(rated_len)).min(total) - p;
         let numerator = if group.unit == 0 {
-            Decimal::ZERO
+            0
         } else {
             group
-                .rate
-                .checked_mul(Decimal::from(rated_len))
+                .rate_fx
+                .checked_mul(i128::from(rated_len))
                 .ok_or(RateError::Overflow)?
         };
         acc.add(group.unit, numerator)?;
@@ -782,6 +806,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
             destination: seg.binding.dest,
             prefix_len: seg.prefix_len,
             numerator,
+            scale: tariff.money_scale as u8,
             unit: group.unit,
         });
         rated.rated_usage = rated.rated_usage.saturating_add(rated_len);
@@ -790,8 +815,9 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
 
     let first_rate = &tariff.rates[rated.pieces[0].rate as usize];
     rated.connect_fee = first_rate.rows[0].connect_fee;
+    let connect_fx = first_rate.rows[0].connect_fx;
     let terms = Terms::of(tariff, &rated.pieces);
-    let (cost, capped, floored) = terms.total(&acc, rated.connect_fee)?;
+    let (cost, capped, floored) = terms.total(&acc, connect_fx, tariff.money_scale)?;
     rated.cost = cost;
     rated.capped = capped;
     rated.floored = floored;
@@ -836,17 +862,17 @@ pub fn max_usage(
         let group = &rate.rows[usize::from(piece.rate_row)];
         let inc = group.increment.max(1);
         let steps = piece.rated / inc;
-        let connect_fee = full.connect_fee;
+        let connect_fx = tariff.rates[full.pieces[0].rate as usize].rows[0].connect_fx;
         let cost_at = |j: i64| -> Result<Decimal, RateError> {
             let mut a = acc.clone();
             if group.unit != 0 {
                 let n = group
-                    .rate
-                    .checked_mul(Decimal::from(j * inc))
+                    .rate_fx
+                    .checked_mul(i128::from(j * inc))
                     .ok_or(RateError::Overflow)?;
                 a.add(group.unit, n)?;
             }
-            Ok(terms.total(&a, connect_fee)?.0)
+            Ok(terms.total(&a, connect_fx, tariff.money_scale)?.0)
         };
         let usage_at = |j: i64| (piece.offset + j * inc).min(full.usage);
         let full_cost = cost_at(steps)?;

@@ -41,6 +41,9 @@ pub(crate) struct Destination {
 pub(crate) struct RateRow {
     pub connect_fee: Decimal,
     pub rate: Decimal,
+    /// `connect_fee` and `rate` as integers at the tariff's money scale.
+    pub connect_fx: i128,
+    pub rate_fx: i128,
     pub unit: i64,
     pub increment: i64,
     pub group_start: i64,
@@ -68,6 +71,18 @@ pub(crate) struct DrTerms {
     pub free_cap: Option<Decimal>,
     pub disconnect_cap: Option<Decimal>,
     pub min_cost: Option<Decimal>,
+    /// The caps and floor as integers at the tariff's money scale.
+    pub free_cap_fx: Option<i128>,
+    pub min_cost_fx: Option<i128>,
+}
+
+/// Most decimals a price, cap or floor may have: every amount of a tariff is held as an
+/// integer at the largest scale it uses, and 20 decimals keep all products inside `i128`.
+pub const MAX_MONEY_SCALE: u32 = 20;
+
+/// `d` as an integer at `scale` decimals (`d.scale() <= scale`).
+pub(crate) fn to_fixed(d: Decimal, scale: u32) -> i128 {
+    d.mantissa() * 10i128.pow(scale.saturating_sub(d.scale()))
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +204,8 @@ pub struct Tariff {
     pub(crate) any_id: u32,
     /// Whether any profile is carrier-specific (else those look-ups are skipped).
     pub(crate) has_carrier_profiles: bool,
+    /// Decimals of every fixed-point amount in the compiled tariff.
+    pub(crate) money_scale: u32,
     pub stats: TariffStats,
 }
 
@@ -273,6 +290,7 @@ struct Compiler {
     rate_ids: FxHashMap<String, u32>,
     drs: Vec<DestRate>,
     terms: Vec<DrTerms>,
+    scale: u32,
     term_ids: FxHashMap<DrTerms, u32>,
     /// DR id → (its DR rows, destination of each).
     dr_groups: FxHashMap<String, Vec<(u32, DestRef)>>,
@@ -302,6 +320,7 @@ impl Compiler {
             rate_ids: FxHashMap::default(),
             drs: Vec::new(),
             terms: Vec::new(),
+            scale: 0,
             term_ids: FxHashMap::default(),
             dr_groups: FxHashMap::default(),
             timings: Vec::new(),
@@ -337,6 +356,33 @@ impl Compiler {
         self.plans(def);
         self.profiles(def);
         self.bare_number_warnings(def);
+        self.money_scale(def);
+    }
+
+    /// The largest scale among the tariff's amounts; more than `MAX_MONEY_SCALE` is an error.
+    fn money_scale(&mut self, def: &TariffDef) {
+        let mut scale = 0u32;
+        let mut check = |d: Decimal, pos: &Pos, diags: &mut Diagnostics| {
+            if d.scale() > MAX_MONEY_SCALE {
+                diags.error(
+                    pos.clone(),
+                    format!("{d} has more than {MAX_MONEY_SCALE} decimals"),
+                );
+            } else {
+                scale = scale.max(d.scale());
+            }
+        };
+        for r in &def.rates {
+            check(r.rate, &r.id.pos.at_column(3), &mut self.diags);
+            check(r.connect_fee, &r.id.pos.at_column(2), &mut self.diags);
+        }
+        for d in &def.destination_rates {
+            check(d.max_cost, &d.id.pos.at_column(6), &mut self.diags);
+            if let Some(m) = d.min_cost {
+                check(m, &d.id.pos.at_column(8), &mut self.diags);
+            }
+        }
+        self.scale = scale;
     }
 
     fn zone(&mut self, def: &TariffDef) {
@@ -418,6 +464,9 @@ impl Compiler {
                     RateRow {
                         connect_fee: r.connect_fee,
                         rate: r.rate,
+                        // Filled in by `finish`, once the tariff's money scale is known.
+                        connect_fx: 0,
+                        rate_fx: 0,
                         unit,
                         increment,
                         group_start,
@@ -525,6 +574,8 @@ impl Compiler {
                 free_cap,
                 disconnect_cap,
                 min_cost: row.min_cost,
+                free_cap_fx: None,
+                min_cost_fx: None,
             };
             let terms = match self.term_ids.get(&t) {
                 Some(&i) => i,
@@ -629,6 +680,11 @@ impl Compiler {
     }
 
     fn plans(&mut self, def: &TariffDef) {
+        let dr_ids: FxHashSet<&str> = def
+            .destination_rates
+            .iter()
+            .map(|d| d.id.value.as_str())
+            .collect();
         // plan id → dest → binding rows (in plan-row order)
         let mut order: Vec<String> = Vec::new();
         let mut rows: FxHashMap<String, Vec<(DestRef, BindRow)>> = FxHashMap::default();
@@ -648,11 +704,8 @@ impl Compiler {
                 }
             };
             let Some(group) = self.dr_groups.get(row.destination_rates.value.as_str()) else {
-                if !def
-                    .destination_rates
-                    .iter()
-                    .any(|d| d.id.value == row.destination_rates.value)
-                {
+                // A known id whose rows all had errors was reported already.
+                if !dr_ids.contains(row.destination_rates.value.as_str()) {
                     self.diags.error(
                         row.destination_rates.pos.clone(),
                         format!("unknown destination rate {:?}", row.destination_rates.value),
@@ -786,15 +839,23 @@ impl Compiler {
             .filter(|p| category_is_voice(&p.category.value))
             .map(|p| p.plan.value.as_str())
             .collect();
+        // Destination-rate id → its rate ids, once: plans × destination rates would be
+        // quadratic on a 200,000-prefix tariff.
+        let mut dr_rates: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
+        for dr in &def.destination_rates {
+            dr_rates
+                .entry(dr.id.value.as_str())
+                .or_default()
+                .push(dr.rate.value.as_str());
+        }
         let mut used_rates: FxHashMap<&str, bool> = FxHashMap::default();
         for pr in &def.plans {
             let voice = voice_plans.contains(pr.id.value.as_str());
-            for dr in def
-                .destination_rates
-                .iter()
-                .filter(|d| d.id.value == pr.destination_rates.value)
+            for &rate in dr_rates
+                .get(pr.destination_rates.value.as_str())
+                .map_or(&[][..], Vec::as_slice)
             {
-                let e = used_rates.entry(dr.rate.value.as_str()).or_insert(false);
+                let e = used_rates.entry(rate).or_insert(false);
                 *e |= voice;
             }
         }
@@ -824,7 +885,18 @@ impl Compiler {
         }
     }
 
-    fn finish(self, def: &TariffDef) -> Tariff {
+    fn finish(mut self, def: &TariffDef) -> Tariff {
+        let scale = self.scale;
+        for rate in &mut self.rates {
+            for row in rate.rows.iter_mut() {
+                row.rate_fx = to_fixed(row.rate, scale);
+                row.connect_fx = to_fixed(row.connect_fee, scale);
+            }
+        }
+        for t in &mut self.terms {
+            t.free_cap_fx = t.free_cap.map(|d| to_fixed(d, scale));
+            t.min_cost_fx = t.min_cost.map(|d| to_fixed(d, scale));
+        }
         let mut strings = self.strings;
         let mut string_list = self.string_list;
         let any_id = match strings.get(ANY) {
@@ -880,6 +952,7 @@ impl Compiler {
             rates: self.rates,
             drs: self.drs,
             terms: self.terms,
+            money_scale: scale,
             timings: self.timings,
             calendars: self.calendars,
             plans: self.plans,

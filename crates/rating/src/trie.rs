@@ -199,31 +199,49 @@ impl FrozenTrie {
     pub fn freeze(trie: &PrefixTrie<u32>) -> FrozenTrie {
         let mut nodes = Vec::with_capacity(trie.nodes.len());
         let mut other = FxHashMap::default();
-        // Breadth-first: old index of each new node, in order.
-        let mut order: Vec<u32> = Vec::with_capacity(trie.nodes.len());
-        order.push(0);
-        let mut head = 0;
         let mut new_of_old: Vec<u32> = vec![NONE; trie.nodes.len()];
+        // Layout: each node's digit children form one block; blocks are placed depth first,
+        // so a subtree (the last digits of a number) sits in a few adjacent cache lines.
+        let value_of = |old: usize| {
+            let v = trie.nodes[old].value;
+            if v == NONE {
+                NONE
+            } else {
+                trie.values[v as usize]
+            }
+        };
+        nodes.push(FrozenNode {
+            first: 0,
+            value: value_of(0),
+            mask: 0,
+        });
         new_of_old[0] = 0;
-        while head < order.len() {
-            let old = order[head] as usize;
-            head += 1;
-            let n = &trie.nodes[old];
+        // Stack of old nodes whose children block is still to be placed.
+        let mut stack: Vec<u32> = vec![0];
+        while let Some(old) = stack.pop() {
+            let n = &trie.nodes[old as usize];
+            let me = new_of_old[old as usize] as usize;
+            let first = nodes.len() as u32;
             let mut mask = 0u16;
-            let first = order.len() as u32;
             for (d, &c) in n.digits.iter().enumerate() {
                 if c != NONE {
                     mask |= 1 << d;
-                    new_of_old[c as usize] = order.len() as u32;
-                    order.push(c);
+                    new_of_old[c as usize] = nodes.len() as u32;
+                    nodes.push(FrozenNode {
+                        first: 0,
+                        value: value_of(c as usize),
+                        mask: 0,
+                    });
                 }
             }
-            let value = if n.value == NONE {
-                NONE
-            } else {
-                trie.values[n.value as usize]
-            };
-            nodes.push(FrozenNode { first, value, mask });
+            nodes[me].first = first;
+            nodes[me].mask = mask;
+            // Push in reverse so the lowest digit's subtree is placed right after this block.
+            for &c in n.digits.iter().rev() {
+                if c != NONE {
+                    stack.push(c);
+                }
+            }
         }
         // Non-digit edges may lead to subtrees not reached above: append them too.
         let mut pending: Vec<(u32, u8, u32)> =
@@ -324,11 +342,14 @@ impl FrozenTrie {
             if node == NONE {
                 break;
             }
-            let v = self.nodes[node as usize].value;
-            if v != NONE && n < MAX_MATCHES {
+            let here = self.nodes[node as usize];
+            if here.value != NONE && n < MAX_MATCHES {
                 lens[n] = (i + 1) as u8;
-                values[n] = v;
+                values[n] = here.value;
                 n += 1;
+            }
+            if here.mask == 0 && self.other.is_empty() {
+                break; // a leaf: nothing longer can match
             }
         }
         n
