@@ -322,7 +322,7 @@ impl<'t> Ctx<'t, '_> {
             };
             let mut best: Option<&Binding> = None;
             for d in dests.iter() {
-                if let Some(&b) = plan.bindings.get(d) {
+                if let Some(b) = plan.bindings.get(*d) {
                     let b = &t.bindings[b as usize];
                     if active(b) && best.is_none_or(|x| b.max_weight > x.max_weight) {
                         best = Some(b);

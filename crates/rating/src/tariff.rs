@@ -140,10 +140,41 @@ pub(crate) struct Binding {
     pub max_weight: Decimal,
 }
 
+/// Destination → binding of one plan: a dense table when the plan binds a fair share of the
+/// tariff's destinations (one load, no hashing), a hash map otherwise (memory stays
+/// proportional to what the plan binds).
+#[derive(Debug, Clone)]
+pub(crate) enum PlanBindings {
+    Dense(Box<[u32]>),
+    Sparse(FxHashMap<u32, u32>),
+}
+
+impl PlanBindings {
+    #[inline]
+    pub(crate) fn get(&self, dest: u32) -> Option<u32> {
+        match self {
+            PlanBindings::Dense(v) => v.get(dest as usize).copied().filter(|&b| b != NONE),
+            PlanBindings::Sparse(m) => m.get(&dest).copied(),
+        }
+    }
+
+    fn build(pairs: &[(u32, u32)], destinations: usize) -> PlanBindings {
+        if pairs.len().saturating_mul(8) >= destinations {
+            let mut v = vec![NONE; destinations];
+            for &(d, b) in pairs {
+                v[d as usize] = b;
+            }
+            PlanBindings::Dense(v.into())
+        } else {
+            PlanBindings::Sparse(pairs.iter().copied().collect())
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub id: Box<str>,
-    pub bindings: FxHashMap<u32, u32>,
+    pub bindings: PlanBindings,
     pub any: Option<u32>,
 }
 
@@ -732,16 +763,19 @@ impl Compiler {
             let Some(list) = rows.remove(&id) else {
                 continue;
             };
-            let mut plan = Plan {
-                id: id.as_str().into(),
-                bindings: FxHashMap::default(),
-                any: None,
-            };
+            let mut any = None;
+            let mut pairs: Vec<(u32, u32)> = Vec::new();
+            // Group the plan's rows by destination, in first-seen order (a hash index: a
+            // linear search here was quadratic in the plan's destinations).
             let mut per_dest: Vec<(DestRef, Vec<BindRow>)> = Vec::new();
+            let mut slot: FxHashMap<DestRef, usize> = FxHashMap::default();
             for (dest, br) in list {
-                match per_dest.iter_mut().find(|(d, _)| *d == dest) {
-                    Some((_, v)) => v.push(br),
-                    None => per_dest.push((dest, vec![br])),
+                match slot.get(&dest) {
+                    Some(&i) => per_dest[i].1.push(br),
+                    None => {
+                        slot.insert(dest, per_dest.len());
+                        per_dest.push((dest, vec![br]));
+                    }
                 }
             }
             for (dest, mut brs) in per_dest {
@@ -755,12 +789,15 @@ impl Compiler {
                     max_weight,
                 });
                 match dest {
-                    DestRef::Named(d) => {
-                        plan.bindings.insert(d, bid);
-                    }
-                    DestRef::Any => plan.any = Some(bid),
+                    DestRef::Named(d) => pairs.push((d, bid)),
+                    DestRef::Any => any = Some(bid),
                 }
             }
+            let plan = Plan {
+                id: id.as_str().into(),
+                bindings: PlanBindings::build(&pairs, self.destinations.len()),
+                any,
+            };
             self.plan_ids.insert(id, self.plans.len() as u32);
             self.plans.push(plan);
         }
