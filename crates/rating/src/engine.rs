@@ -46,7 +46,8 @@ pub struct Event<'a> {
     pub route_carrier: Option<&'a str>,
 }
 
-/// Why an event could not be rated.
+/// Why an event could not be rated. Kept to 16 bytes (details boxed): every internal `Result`
+/// of the hot path carries it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RateError {
     #[error("usage must not be negative")]
@@ -56,36 +57,45 @@ pub enum RateError {
     #[error("destination number: {0}")]
     InvalidNumber(#[from] PhoneError),
     #[error(
-        "no rating profile for tenant {tenant:?}, category {category:?}, subject {subject:?} (nor *any) at {at}"
+        "no rating profile for tenant {:?}, category {:?}, subject {:?} (nor *any) at {}",
+        .who.tenant, .who.category, .who.subject, .who.at
     )]
-    NoProfile {
-        tenant: String,
-        category: String,
-        subject: String,
-        at: Timestamp,
-    },
+    NoProfile { who: Box<Who> },
     #[error(
         "carrier unknown for {destination:?}: the tariff only has carrier-specific rating profiles for this subject"
     )]
-    CarrierUnknown { destination: String },
+    CarrierUnknown { destination: Box<str> },
     #[error(
-        "unauthorized destination {destination:?}: no prefix, *any or fallback subject of plan {plan:?} rates it at {at}"
+        "unauthorized destination {:?}: no prefix, *any or fallback subject of plan {:?} rates it at {}",
+        .miss.destination, .miss.plan, .miss.at
     )]
-    UnauthorizedDestination {
-        destination: String,
-        plan: String,
-        at: Timestamp,
-    },
-    #[error("no time band of plan {plan:?} covers destination {destination:?} at {at}")]
-    NoRateInterval {
-        destination: String,
-        plan: String,
-        at: Timestamp,
-    },
+    UnauthorizedDestination { miss: Box<Miss> },
+    #[error(
+        "no time band of plan {:?} covers destination {:?} at {}",
+        .miss.plan, .miss.destination, .miss.at
+    )]
+    NoRateInterval { miss: Box<Miss> },
     #[error("the call would be split into more than {MAX_PIECES} pieces")]
     TooManyPieces,
     #[error("amount out of range")]
     Overflow,
+}
+
+/// Whose profile was looked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Who {
+    pub tenant: String,
+    pub category: String,
+    pub subject: String,
+    pub at: Timestamp,
+}
+
+/// What could not be priced, under which plan, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Miss {
+    pub destination: String,
+    pub plan: String,
+    pub at: Timestamp,
 }
 
 /// Which carrier a rated event was attributed to.
@@ -499,14 +509,22 @@ impl Accum {
                 }
                 let mut num: i128 = 0;
                 for &(u, n) in parts {
-                    let part = n
-                        .checked_mul(l / i128::from(u))
-                        .ok_or(RateError::Overflow)?;
+                    let part = mul(n, l / i128::from(u)).ok_or(RateError::Overflow)?;
                     num = num.checked_add(part).ok_or(RateError::Overflow)?;
                 }
                 Ok((num, l))
             }
         }
+    }
+}
+
+/// `a × b`, exact: from 64-bit operands (the usual case) the product always fits in `i128`,
+/// which avoids the slow general 128-bit overflow check.
+#[inline]
+fn mul(a: i128, b: i128) -> Option<i128> {
+    match (i64::try_from(a), i64::try_from(b)) {
+        (Ok(x), Ok(y)) => Some(i128::from(x) * i128::from(y)),
+        _ => a.checked_mul(b),
     }
 }
 
@@ -572,19 +590,19 @@ impl Terms {
         let (mut num, den) = acc.ratio()?;
         let over = || RateError::Overflow;
         num = num
-            .checked_add(connect_fee.checked_mul(den).ok_or_else(over)?)
+            .checked_add(mul(connect_fee, den).ok_or_else(over)?)
             .ok_or_else(over)?;
         let mut floored = false;
         let mut capped = false;
         if let Some(min) = self.min_cost {
-            let m = min.checked_mul(den).ok_or_else(over)?;
+            let m = mul(min, den).ok_or_else(over)?;
             if num < m {
                 num = m;
                 floored = true;
             }
         }
         if let Some(cap) = self.free_cap {
-            let c = cap.checked_mul(den).ok_or_else(over)?;
+            let c = mul(cap, den).ok_or_else(over)?;
             if num > c {
                 num = c;
                 capped = true;
@@ -650,14 +668,16 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
                 || tariff.has_carrier_specific(tenant, category, tariff.any_id))
         {
             RateError::CarrierUnknown {
-                destination: ev.destination.to_string(),
+                destination: ev.destination.into(),
             }
         } else {
             RateError::NoProfile {
-                tenant: ev.tenant.to_string(),
-                category: ev.category.to_string(),
-                subject: ev.subject.to_string(),
-                at: ctx.ts(at),
+                who: Box::new(Who {
+                    tenant: ev.tenant.to_string(),
+                    category: ev.category.to_string(),
+                    subject: ev.subject.to_string(),
+                    at: ctx.ts(at),
+                }),
             }
         }
     };
@@ -674,9 +694,11 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         let (plan, binding, prefix_len) = ctx
             .resolve(act, number, at, 0, &mut visited)
             .ok_or_else(|| RateError::UnauthorizedDestination {
-                destination: ev.destination.to_string(),
-                plan: tariff.plan_id(act.plan).to_string(),
-                at: ctx.ts(at),
+                miss: Box::new(Miss {
+                    destination: ev.destination.to_string(),
+                    plan: tariff.plan_id(act.plan).to_string(),
+                    at: ctx.ts(at),
+                }),
             })?;
         // Next instant where a higher-priority key's activation starts within the call.
         let mut next = i64::MAX;
@@ -753,9 +775,11 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
                 let (r, end) =
                     ctx.band_at(seg.binding, at)
                         .ok_or_else(|| RateError::NoRateInterval {
-                            destination: ev.destination.to_string(),
-                            plan: tariff.plan_id(seg.plan).to_string(),
-                            at: ctx.ts(at),
+                            miss: Box::new(Miss {
+                                destination: ev.destination.to_string(),
+                                plan: tariff.plan_id(seg.plan).to_string(),
+                                at: ctx.ts(at),
+                            }),
                         })?;
                 if ev.tor.is_time() {
                     (r, end.saturating_sub(start_ns))
@@ -784,10 +808,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         let numerator = if group.unit == 0 {
             0
         } else {
-            group
-                .rate_fx
-                .checked_mul(i128::from(rated_len))
-                .ok_or(RateError::Overflow)?
+            mul(group.rate_fx, i128::from(rated_len)).ok_or(RateError::Overflow)?
         };
         acc.add(group.unit, numerator)?;
         if rated.pieces.len() >= MAX_PIECES {
@@ -866,10 +887,7 @@ pub fn max_usage(
         let cost_at = |j: i64| -> Result<Decimal, RateError> {
             let mut a = acc.clone();
             if group.unit != 0 {
-                let n = group
-                    .rate_fx
-                    .checked_mul(i128::from(j * inc))
-                    .ok_or(RateError::Overflow)?;
+                let n = mul(group.rate_fx, i128::from(j * inc)).ok_or(RateError::Overflow)?;
                 a.add(group.unit, n)?;
             }
             Ok(terms.total(&a, connect_fx, tariff.money_scale)?.0)
