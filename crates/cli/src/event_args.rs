@@ -48,9 +48,18 @@ pub fn usage(text: &str, tor: Tor) -> Result<i64, FieldError> {
     }
 }
 
-pub fn tor(text: &str) -> Result<Tor, FieldError> {
+/// The type of record; when none is given, the category decides (`sms`/`mms` → SMS,
+/// `data` → data, anything else → voice), the convention `toll tariff check` also uses.
+pub fn tor(text: &str, category: &str) -> Result<Tor, FieldError> {
     if text.trim().is_empty() {
-        return Ok(Tor::Voice);
+        let c = category.to_ascii_lowercase();
+        return Ok(if c.contains("sms") || c.contains("mms") {
+            Tor::Sms
+        } else if c.contains("data") {
+            Tor::Data
+        } else {
+            Tor::Voice
+        });
     }
     text.parse::<Tor>().map_err(|e| err("tor", e))
 }
@@ -81,7 +90,7 @@ impl<'a> EventText<'a> {
         required("category", self.category)?;
         required("subject", self.subject)?;
         required("destination", self.destination)?;
-        let tor = tor(self.tor)?;
+        let tor = tor(self.tor, self.category)?;
         let (start, offset) = start(self.start)?;
         let usage = usage(self.usage, tor)?;
         Ok(Event {

@@ -65,8 +65,8 @@ struct EventFlags {
     /// Voice: a duration (90s, 1m30s); SMS and data: a unit count.
     #[arg(long)]
     usage: String,
-    /// voice, sms or data.
-    #[arg(long, default_value = "voice")]
+    /// voice, sms or data (default: from the category: sms/mms → sms, data → data, else voice).
+    #[arg(long, default_value = "")]
     tor: String,
     /// Carrier of the route used (overrides the callee's number range).
     #[arg(long)]

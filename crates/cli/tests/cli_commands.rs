@@ -269,3 +269,51 @@ fn rate_file_rates_good_rows_and_rejects_every_bad_row_with_its_line() {
     assert!(rej[6].starts_with("9,tenant: is empty,"), "{}", rej[6]);
     assert!(rej[7].starts_with("11,\"usage: duration"), "{}", rej[7]);
 }
+
+#[test]
+fn the_type_of_record_defaults_from_the_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let files = [
+        ("Destinations.csv", "DST_1002,1002\n"),
+        ("Rates.csv", "RT_SMS,0,0.1,1,1,0\n"),
+        ("DestinationRates.csv", "DR,DST_1002,RT_SMS,*up,4,0,\n"),
+        ("Timings.csv", "ALWAYS,*any,*any,*any,*any,00:00:00\n"),
+        ("RatingPlans.csv", "RP,DR,ALWAYS,10\n"),
+        (
+            "RatingProfiles.csv",
+            "cgrates.org,sms,*any,2019-03-01T00:00:00Z,RP,\n",
+        ),
+    ];
+    for (name, body) in files {
+        std::fs::write(p.join(name), body).unwrap();
+    }
+    let d = p.to_str().unwrap();
+    let base = [
+        "cost",
+        "--tariff",
+        d,
+        "--tenant",
+        "cgrates.org",
+        "--category",
+        "sms",
+        "--subject",
+        "1003",
+        "--destination",
+        "1002",
+        "--start",
+        "2019-03-11T09:00:00Z",
+        "--usage",
+        "1",
+        "--json",
+    ];
+    // No --tor: category "sms" means one message, not one second.
+    let o = toll(&base);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["cost"], "0.1");
+    let mut explicit = base.to_vec();
+    explicit.extend(["--tor", "sms"]);
+    let v: serde_json::Value = serde_json::from_slice(&toll(&explicit).stdout).unwrap();
+    assert_eq!(v["cost"], "0.1");
+}
