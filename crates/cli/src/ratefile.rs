@@ -339,6 +339,14 @@ pub fn rate_stream_with<R: Read, W: Write + Send, J: Write + Send>(
     Ok(summary)
 }
 
+/// A record the CSV reader could not read: its line and the reader's reason.
+fn reject_broken(rej: &mut Vec<u8>, b: &mut RowBufs, br: &Broken, summary: &mut Summary) {
+    summary.rejected += 1;
+    b.line.clear();
+    let _ = write!(b.line, "{}", br.line);
+    put_row(rej, [b.line.as_bytes(), br.message.as_bytes()].into_iter());
+}
+
 fn rate_chunk(tariff: &Tariff, cols: &Columns, width: usize, chunk: Chunk) -> Done {
     let mut out = Vec::with_capacity(chunk.len * 128);
     let mut rej = Vec::new();
@@ -347,13 +355,7 @@ fn rate_chunk(tariff: &Tariff, cols: &Columns, width: usize, chunk: Chunk) -> Do
     let mut broken = chunk.broken.iter().peekable();
     for (i, rec) in chunk.records[..chunk.len].iter().enumerate() {
         while let Some(br) = broken.next_if(|br| br.before <= i) {
-            summary.rejected += 1;
-            b.line.clear();
-            let _ = write!(b.line, "{}", br.line);
-            put_row(
-                &mut rej,
-                [b.line.as_bytes(), br.message.as_bytes()].into_iter(),
-            );
+            reject_broken(&mut rej, &mut b, br, &mut summary);
         }
         b.reason.clear();
         match rate_record(tariff, cols, width, rec, &mut b) {
@@ -386,13 +388,7 @@ fn rate_chunk(tariff: &Tariff, cols: &Columns, width: usize, chunk: Chunk) -> Do
         }
     }
     for br in broken {
-        summary.rejected += 1;
-        b.line.clear();
-        let _ = write!(b.line, "{}", br.line);
-        put_row(
-            &mut rej,
-            [b.line.as_bytes(), br.message.as_bytes()].into_iter(),
-        );
+        reject_broken(&mut rej, &mut b, br, &mut summary);
     }
     Done {
         seq: chunk.seq,

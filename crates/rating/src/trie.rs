@@ -136,42 +136,6 @@ impl<V> PrefixTrie<V> {
             }
         }
     }
-
-    /// All prefixes of `number` present, shortest first: fills `lens` and `values` (indices for
-    /// [`PrefixTrie::value`]) and returns how many. Fixed buffers: no allocation per lookup.
-    pub fn matches(
-        &self,
-        number: &[u8],
-        lens: &mut [u8; MAX_MATCHES],
-        values: &mut [u32; MAX_MATCHES],
-    ) -> usize {
-        let mut n = 0;
-        let mut node = 0u32;
-        let root = self.nodes[0].value;
-        if root != NONE {
-            lens[0] = 0;
-            values[0] = root;
-            n = 1;
-        }
-        for (i, &b) in number.iter().enumerate().take(MAX_MATCHES - 1) {
-            node = self.child(node, b);
-            if node == NONE {
-                break;
-            }
-            let v = self.nodes[node as usize].value;
-            if v != NONE && n < MAX_MATCHES {
-                lens[n] = (i + 1) as u8;
-                values[n] = v;
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// The value at an index given by [`PrefixTrie::matches`].
-    pub fn value(&self, index: u32) -> &V {
-        &self.values[index as usize]
-    }
 }
 
 /// A read-only prefix trie laid out for look-ups: nodes in breadth-first order, 12 bytes each,
