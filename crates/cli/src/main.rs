@@ -28,6 +28,8 @@ enum Command {
     MaxUsage(MaxUsageFlags),
     /// Rate a CSV file of events into a rated CSV file.
     Rate(ratefile::RateArgs),
+    /// Price a quantity with a usage pricing definition (graduated, volume, package, ...).
+    Price(PriceFlags),
     /// Generate seeded test data: a large tariff or a file of events.
     #[command(subcommand)]
     Gen(generate::GenCmd),
@@ -77,11 +79,24 @@ struct EventFlags {
 }
 
 #[derive(Args, Debug)]
+struct PriceFlags {
+    /// A pricing definition in TOML, written as plans embed it (docs/pricing.md).
+    #[arg(long)]
+    pricing: PathBuf,
+    /// The quantity to price (for `percentage`: one event's amount).
+    #[arg(long, allow_hyphen_values = true)]
+    quantity: String,
+    /// Print JSON: `amount` as a decimal string and the breakdown per tier.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
 struct MaxUsageFlags {
     #[command(flatten)]
     event: EventFlags,
     /// Available balance.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     balance: String,
 }
 
@@ -106,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cost(flags) => cost(&flags),
         Command::MaxUsage(flags) => max_usage(&flags),
         Command::Rate(args) => ratefile::run(&args),
+        Command::Price(flags) => price(&flags),
         Command::Gen(cmd) => generate::run(&cmd),
     }
 }
@@ -251,4 +267,58 @@ fn max_usage(flags: &MaxUsageFlags) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(EXIT_UNRATABLE))
         }
     }
+}
+
+fn price(flags: &PriceFlags) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&flags.pricing)
+        .with_context(|| format!("reading {}", flags.pricing.display()))?;
+    let pricing: toll_catalog::pricing::Pricing = match text.parse() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", flags.pricing.display());
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let quantity: Decimal =
+        flags.quantity.trim().parse().map_err(|_| {
+            anyhow::anyhow!("--quantity {:?} is not a decimal number", flags.quantity)
+        })?;
+    let price = match pricing.price(quantity) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot price: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    if flags.json {
+        let lines: Vec<serde_json::Value> = price
+            .lines
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "tier": l.tier + 1,
+                    "quantity": l.quantity.normalize().to_string(),
+                    "unit_price": l.unit_price.normalize().to_string(),
+                    "flat_fee": l.flat_fee.normalize().to_string(),
+                    "amount": l.amount.normalize().to_string(),
+                })
+            })
+            .collect();
+        let out =
+            serde_json::json!({ "amount": price.amount.normalize().to_string(), "tiers": lines });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("amount {}", price.amount.normalize());
+        for l in &price.lines {
+            println!(
+                "  tier {:>3}  quantity {:>12}  × {:>10}  + flat {:>8}  = {}",
+                l.tier + 1,
+                l.quantity.normalize(),
+                l.unit_price.normalize(),
+                l.flat_fee.normalize(),
+                l.amount.normalize()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

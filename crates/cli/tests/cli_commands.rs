@@ -317,3 +317,32 @@ fn the_type_of_record_defaults_from_the_category() {
     let v: serde_json::Value = serde_json::from_slice(&toll(&explicit).stdout).unwrap();
     assert_eq!(v["cost"], "0.1");
 }
+
+#[test]
+fn toll_price_gives_the_amount_and_the_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("volume.toml");
+    std::fs::write(
+        &file,
+        "model = \"volume\"\ntiers = [\n  { up_to = 10000, unit_price = \"0.0010\", flat_fee = \"10\" },\n  { up_to = 50000, unit_price = \"0.0008\", flat_fee = \"10\" },\n  { up_to = 100000, unit_price = \"0.0006\", flat_fee = \"10\" },\n  { unit_price = \"0.0004\", flat_fee = \"10\" },\n]\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let o = toll(&["price", "--pricing", f, "--quantity", "65000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["amount"], "49");
+    assert_eq!(v["tiers"][0]["tier"], 3);
+    // Bad input: a negative quantity and a float price are clear errors, exit 1.
+    let o = toll(&["price", "--pricing", f, "--quantity", "-3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("must not be negative"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&file, "model = \"per_unit\"\nunit_price = 0.15\n").unwrap();
+    let o = toll(&["price", "--pricing", f, "--quantity", "3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("float"), "{}", stderr(&o));
+}
