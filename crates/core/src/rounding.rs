@@ -200,17 +200,6 @@ pub fn fixed_ratio_round(
     round_quotient(num.div_euclid(den), num.rem_euclid(den), den, method).ok()
 }
 
-/// `numerator / denominator` compared with `value`, exactly.
-pub fn ratio_cmp(
-    numerator: Decimal,
-    denominator: u128,
-    value: Decimal,
-) -> Option<std::cmp::Ordering> {
-    let den = Decimal::from_i128_with_scale(i128::try_from(denominator).ok()?, 0);
-    let rhs = value.checked_mul(den)?;
-    Some(numerator.cmp(&rhs))
-}
-
 fn pow10(e: u32) -> Option<i128> {
     10i128.checked_pow(e)
 }

@@ -25,6 +25,8 @@ use crate::trie::MAX_MATCHES;
 pub const MAX_VOICE_USAGE_NS: i64 = 31 * NANOS_PER_DAY;
 /// A call is never split into more pieces than this (bands × days × groups).
 pub const MAX_PIECES: usize = 10_000;
+/// At most this many profile changes inside one call.
+pub const MAX_SEGMENTS: usize = 64;
 /// How deep fallback subjects may chain.
 pub const MAX_FALLBACK_DEPTH: usize = 8;
 
@@ -724,8 +726,12 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
             binding,
             prefix_len,
         });
-        if next >= total || segments.len() >= 64 {
+        if next >= total {
             break;
+        }
+        if segments.len() >= MAX_SEGMENTS {
+            // Never rate the rest of the call under a profile that is no longer in force.
+            return Err(RateError::TooManyPieces);
         }
         seg_start = next;
     }

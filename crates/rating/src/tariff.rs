@@ -80,9 +80,10 @@ pub(crate) struct DrTerms {
 /// integer at the largest scale it uses, and 20 decimals keep all products inside `i128`.
 pub const MAX_MONEY_SCALE: u32 = 20;
 
-/// `d` as an integer at `scale` decimals (`d.scale() <= scale`).
-pub(crate) fn to_fixed(d: Decimal, scale: u32) -> i128 {
-    d.mantissa() * 10i128.pow(scale.saturating_sub(d.scale()))
+/// `d` as an integer at `scale` decimals (`d.scale() <= scale`); `None` if it does not fit.
+pub(crate) fn to_fixed(d: Decimal, scale: u32) -> Option<i128> {
+    d.mantissa()
+        .checked_mul(10i128.checked_pow(scale.checked_sub(d.scale())?)?)
 }
 
 #[derive(Debug, Clone)]
@@ -414,6 +415,25 @@ impl Compiler {
             }
         }
         self.scale = scale;
+        // Every amount must also fit at that scale (a huge price next to a 20-decimal one).
+        let fits = |d: Decimal, pos: &Pos, diags: &mut Diagnostics| {
+            if to_fixed(d, scale).is_none() {
+                diags.error(
+                    pos.clone(),
+                    format!("{d} is too large next to amounts with {scale} decimals"),
+                );
+            }
+        };
+        for r in &def.rates {
+            fits(r.rate, &r.id.pos.at_column(3), &mut self.diags);
+            fits(r.connect_fee, &r.id.pos.at_column(2), &mut self.diags);
+        }
+        for d in &def.destination_rates {
+            fits(d.max_cost, &d.id.pos.at_column(6), &mut self.diags);
+            if let Some(m) = d.min_cost {
+                fits(m, &d.id.pos.at_column(8), &mut self.diags);
+            }
+        }
     }
 
     fn zone(&mut self, def: &TariffDef) {
@@ -926,13 +946,14 @@ impl Compiler {
         let scale = self.scale;
         for rate in &mut self.rates {
             for row in rate.rows.iter_mut() {
-                row.rate_fx = to_fixed(row.rate, scale);
-                row.connect_fx = to_fixed(row.connect_fee, scale);
+                // Checked in `money_scale`: compilation fails before `finish` otherwise.
+                row.rate_fx = to_fixed(row.rate, scale).unwrap_or_default();
+                row.connect_fx = to_fixed(row.connect_fee, scale).unwrap_or_default();
             }
         }
         for t in &mut self.terms {
-            t.free_cap_fx = t.free_cap.map(|d| to_fixed(d, scale));
-            t.min_cost_fx = t.min_cost.map(|d| to_fixed(d, scale));
+            t.free_cap_fx = t.free_cap.and_then(|d| to_fixed(d, scale));
+            t.min_cost_fx = t.min_cost.and_then(|d| to_fixed(d, scale));
         }
         let mut strings = self.strings;
         let mut string_list = self.string_list;

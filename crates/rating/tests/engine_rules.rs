@@ -324,3 +324,34 @@ fn a_cap_with_more_decimals_than_the_rounding_is_never_exceeded() {
     let r = rate(&t, &ev("u", "1", "2026-01-05T10:00:00Z", 600 * S)).unwrap();
     assert_eq!((r.cost, r.capped), (dec("1.23"), true));
 }
+
+#[test]
+fn amounts_that_cannot_be_held_exactly_are_load_errors() {
+    let files: Vec<SourceFile> = [
+        ("Destinations.csv", "D,49\n"),
+        (
+            "Rates.csv",
+            "HUGE,0,79228162514264337593543950335,60s,1s,0s\nTINY,0,0.000000000000000000001,60s,1s,0s\nFINE,0,0.00000000000000000001,60s,1s,0s\n",
+        ),
+        ("DestinationRates.csv", "DR,D,HUGE,*middle,4,0,\n"),
+        ("Timings.csv", TIMINGS),
+        ("RatingPlans.csv", "P,DR,ALWAYS,10\n"),
+        ("RatingProfiles.csv", "t,call,*any,,P,\n"),
+    ]
+    .iter()
+    .map(|(n, b)| SourceFile { name: n.to_string(), bytes: b.as_bytes().to_vec() })
+    .collect();
+    let mut diags = Diagnostics::default();
+    let def = source::parse(&files, &mut diags);
+    let text = Tariff::compile(&def, Arc::new(NumberRanges::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("Rates.csv:2:3: error") && text.contains("more than 20 decimals"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Rates.csv:1:3: error") && text.contains("too large"),
+        "{text}"
+    );
+}
