@@ -355,3 +355,16 @@ fn amounts_that_cannot_be_held_exactly_are_load_errors() {
         "{text}"
     );
 }
+
+#[test]
+fn an_unrelated_toml_beside_cgrates_files_does_not_change_the_format() {
+    use toll_rating::source::{Format, detect};
+    let f = |n: &str| SourceFile {
+        name: n.to_string(),
+        bytes: Vec::new(),
+    };
+    assert_eq!(detect(&[f("Rates.csv"), f("deploy.toml")]), Format::Cgrates);
+    assert_eq!(detect(&[f("Rates.csv"), f("tariff.toml")]), Format::Toll);
+    assert_eq!(detect(&[f("my-tariff.toml")]), Format::Toll);
+    assert_eq!(detect(&[f("README.md")]), Format::Cgrates);
+}

@@ -31,10 +31,26 @@ pub enum Format {
 /// The name Toll's own tariff file has inside a folder.
 pub const TOLL_FILE: &str = "tariff.toml";
 
-/// Decides the format from the file names: a `*.toml` file means Toll's format, otherwise the
-/// CGRateS CSV layout.
+/// The six files of a classic CGRateS tariff plan.
+pub const CGRATES_FILES: [&str; 6] = [
+    "Destinations.csv",
+    "Rates.csv",
+    "DestinationRates.csv",
+    "Timings.csv",
+    "RatingPlans.csv",
+    "RatingProfiles.csv",
+];
+
+/// Decides the format from the file names: `tariff.toml` means Toll's format; otherwise any of
+/// the CGRateS files means that layout (an unrelated `.toml` beside them is ignored); a lone
+/// `.toml` file is Toll's format.
 pub fn detect(files: &[SourceFile]) -> Format {
-    if files.iter().any(|f| f.name.ends_with(".toml")) {
+    let named = |n: &str| files.iter().any(|f| f.name.eq_ignore_ascii_case(n));
+    if named(TOLL_FILE) {
+        Format::Toll
+    } else if CGRATES_FILES.iter().any(|n| named(n)) {
+        Format::Cgrates
+    } else if files.iter().any(|f| f.name.ends_with(".toml")) {
         Format::Toll
     } else {
         Format::Cgrates
