@@ -196,6 +196,13 @@ fn tariff_files(p: &Prefixes) -> Vec<SourceFile> {
     .collect()
 }
 
+fn file(name: &str, body: &str) -> SourceFile {
+    SourceFile {
+        name: name.to_string(),
+        bytes: body.as_bytes().to_vec(),
+    }
+}
+
 fn compile(files: &[SourceFile]) -> Tariff {
     let mut diags = Diagnostics::default();
     let def = source::parse(files, &mut diags);
@@ -370,6 +377,31 @@ fn benches(c: &mut Criterion) {
             let mut n = 0usize;
             for e in &evs {
                 n += usize::from(rate(&tariff, black_box(e)).is_ok());
+            }
+            n
+        })
+    });
+    // The same events on a tariff with one destination (every first digit) and one band: the
+    // fixed cost of rating an event, whatever the tariff's size.
+    let tiny = compile(&[
+        file(
+            "Destinations.csv",
+            "D,0\nD,1\nD,2\nD,3\nD,4\nD,5\nD,6\nD,7\nD,8\nD,9\n",
+        ),
+        file("Rates.csv", "R,0,0.1,60s,60s,0s\nR,0,0.1,60s,6s,60s\n"),
+        file("DestinationRates.csv", "DR,D,R,*up,4,0,\n"),
+        file("Timings.csv", "ALWAYS,*any,*any,*any,*any,00:00:00\n"),
+        file("RatingPlans.csv", "P,DR,ALWAYS,10\n"),
+        file(
+            "RatingProfiles.csv",
+            "bench,call,*any,,P,\nbench,sms,*any,,P,\n",
+        ),
+    ]);
+    g.bench_function("one_prefix_tariff", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for e in &evs {
+                n += usize::from(rate(&tiny, black_box(e)).is_ok());
             }
             n
         })
