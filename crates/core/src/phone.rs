@@ -164,13 +164,13 @@ impl PhoneNumber {
         Self::build(b"", s.as_bytes(), NumberKind::Other)
     }
 
-    /// The national dialled form (or the raw form), e.g. `13800138000`, `01012345678`,
-    /// `0085212345678`, `10086`.
     /// The number's bytes (ASCII), without the UTF-8 check of [`PhoneNumber::as_str`].
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..usize::from(self.len)).unwrap_or_default()
     }
 
+    /// The national dialled form (or the raw form), e.g. `13800138000`, `01012345678`,
+    /// `0085212345678`, `10086`.
     pub fn as_str(&self) -> &str {
         let bytes = self.buf.get(..usize::from(self.len)).unwrap_or_default();
         // Always valid: built only from a `&str` or from ASCII digits.

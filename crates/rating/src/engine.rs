@@ -295,6 +295,8 @@ struct Segment<'a> {
 }
 
 struct Ctx<'t, 'e> {
+    /// The last (days since epoch, civil date) computed: a call's pieces mostly fall on one day.
+    day_cache: std::cell::Cell<(i64, toll_core::civil::CivilDate)>,
     tariff: &'t Tariff,
     ev: &'e Event<'e>,
     start_ns: i64,
@@ -390,13 +392,23 @@ impl<'t> Ctx<'t, '_> {
     }
 
     /// The wall-clock date and time of day at an instant, in the tariff's clock.
+    fn civil(&self, days: i64) -> toll_core::civil::CivilDate {
+        let (d, date) = self.day_cache.get();
+        if d == days {
+            return date;
+        }
+        let date = civil_from_days(days);
+        self.day_cache.set((days, date));
+        date
+    }
+
     fn wall(&self, at: i64) -> Wall {
         let (local, _, _) = self.local(at);
         let (days, tod) = split_local(local);
         Wall {
             days,
             tod,
-            date: civil_from_days(days),
+            date: self.civil(days),
         }
     }
 
@@ -405,7 +417,7 @@ impl<'t> Ctx<'t, '_> {
     fn band_at(&self, b: &Binding, at: i64) -> Option<(usize, i64)> {
         let (local, _, next_tr) = self.local(at);
         let (days, tod) = split_local(local);
-        let date = civil_from_days(days);
+        let date = self.civil(days);
         let (row, next_tod) = active_row(self.tariff, b, &date, days, tod)?;
         let mut end = at.saturating_add(next_tod - tod);
         // A DST transition before that boundary moves the wall clock: re-read the bands there
@@ -653,6 +665,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let category = tariff.string_id(ev.category);
     let subject = tariff.string_id(ev.subject);
     let ctx = Ctx {
+        day_cache: std::cell::Cell::new((i64::MIN, civil_from_days(0))),
         tariff,
         ev,
         start_ns,
