@@ -126,6 +126,10 @@ impl PhoneNumber {
     /// number-range entries.
     pub fn parse_cn(dialled: &str) -> Result<PhoneNumber, PhoneError> {
         let s = dialled.trim_ascii();
+        // The common case, a plain string of digits, needs no separator removal.
+        if !s.is_empty() && s.len() <= SCRATCH_LEN && s.bytes().all(|b| b.is_ascii_digit()) {
+            return Self::from_digits(s.as_bytes());
+        }
         let mut scratch = [0u8; SCRATCH_LEN];
         let mut n = 0usize;
         let mut plus = false;

@@ -561,7 +561,10 @@ struct Terms {
 
 impl Terms {
     fn of(t: &Tariff, pieces: &[Piece]) -> Terms {
-        if let [p] = pieces {
+        // Usually every piece has the same terms (one destination rate, several rate groups).
+        if let Some(p) = pieces.first()
+            && pieces.iter().all(|q| q.terms == p.terms)
+        {
             let dr = &t.terms[p.terms as usize];
             return Terms {
                 rounding: dr.rounding,
