@@ -322,7 +322,12 @@ impl<'t> Ctx<'t, '_> {
         let t = self.tariff;
         let plan = &t.plans[act.plan as usize];
         let wall = self.wall(at);
-        let active = |b: &Binding| active_row(t, b, &wall.date, wall.days, wall.tod).is_some();
+        // Only "is any band active now?": the first started row matching today answers it.
+        let active = |b: &Binding| {
+            b.rows.iter().take_while(|r| r.start <= wall.tod).any(|r| {
+                t.timings[r.timing as usize].matches_date(&wall.date, wall.days, &t.calendars)
+            })
+        };
         let mut lens = [0u8; MAX_MATCHES];
         let mut values = [0u32; MAX_MATCHES];
         let n = t.prefixes.matches(number, &mut lens, &mut values);
