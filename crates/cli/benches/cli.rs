@@ -41,33 +41,23 @@ fn benches(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(2))
         .sample_size(20);
     g.throughput(Throughput::Elements(EVENTS));
-    g.bench_function("all_cores", |b| {
-        b.iter(|| {
-            rate_stream(
-                &loaded.tariff,
-                black_box(&input[..]),
-                io::sink(),
-                io::sink(),
-                None,
-            )
-            .map(|s| s.rated)
-            .unwrap_or(0)
-        })
-    });
-    g.bench_function("one_worker", |b| {
-        b.iter(|| {
-            rate_stream_with(
-                &loaded.tariff,
-                black_box(&input[..]),
-                io::sink(),
-                io::sink(),
-                None,
-                1,
-            )
-            .map(|s| s.rated)
-            .unwrap_or(0)
-        })
-    });
+    let all = std::thread::available_parallelism().map_or(1, usize::from);
+    for (name, workers) in [("all_cores", all), ("one_worker", 1)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rate_stream_with(
+                    &loaded.tariff,
+                    black_box(&input[..]),
+                    io::sink(),
+                    io::sink(),
+                    None,
+                    workers,
+                )
+                .map(|s| s.rated)
+                .unwrap_or(0)
+            })
+        });
+    }
     g.finish();
 }
 

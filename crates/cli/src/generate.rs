@@ -41,8 +41,8 @@ pub enum GenCmd {
 
 #[derive(clap::Args, Debug)]
 pub struct TariffArgs {
-    /// Number of prefixes.
-    #[arg(long, default_value_t = 50_000)]
+    /// Number of prefixes (1 to 10,000,000).
+    #[arg(long, default_value_t = 50_000, value_parser = prefix_count)]
     pub prefixes: usize,
     /// Folder to write (created if missing).
     #[arg(long)]
@@ -53,8 +53,8 @@ pub struct TariffArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct CdrArgs {
-    /// Number of prefixes of the tariff the events are for.
-    #[arg(long, default_value_t = 50_000)]
+    /// Number of prefixes of the tariff the events are for (1 to 10,000,000).
+    #[arg(long, default_value_t = 50_000, value_parser = prefix_count)]
     pub prefixes: usize,
     /// Number of events.
     #[arg(long)]
@@ -67,8 +67,8 @@ pub struct CdrArgs {
     /// First day (RFC 3339 with offset); every start is written with this offset.
     #[arg(long, default_value = DEFAULT_START)]
     pub start: String,
-    /// Number of days the starts are spread over.
-    #[arg(long, default_value_t = 30)]
+    /// Number of days the starts are spread over (at least 1).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     pub days: u32,
 }
 
@@ -736,6 +736,19 @@ pub fn write_cdrs_for<W: Write>(
     }
     w.flush()?;
     Ok(stats)
+}
+
+/// A tariff of no prefixes rates nothing, and a generator run that large is a typo.
+fn prefix_count(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    if (1..=10_000_000).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is outside 1..=10000000"))
+    }
 }
 
 #[cfg(test)]

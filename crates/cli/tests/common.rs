@@ -136,3 +136,13 @@ pub fn usage_of(call: &Value) -> (&'static str, String) {
 pub fn text(v: &Value) -> String {
     s(v)
 }
+
+/// A max-usage case's available balance: the sum of its account's monetary balances.
+pub fn balance(case: &Value) -> rust_decimal::Decimal {
+    case["account"]["monetary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| rust_decimal::Decimal::from_str_exact(&s(&b["value"])).unwrap())
+        .sum()
+}

@@ -46,12 +46,7 @@ fn every_reference_case_rates_exactly_in_process() {
         .unwrap();
         match case["kind"].as_str().unwrap() {
             "max_usage" => {
-                let balance: Decimal = case["account"]["monetary"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|b| dec(&b["value"]))
-                    .sum();
+                let balance = common::balance(case);
                 let m = toll_rating::max_usage(&loaded.tariff, &ev, balance).unwrap();
                 let want = case["expected_max_usage_seconds"].as_i64().unwrap();
                 assert_eq!(m.usage, want * 1_000_000_000, "{name}: max usage");
@@ -99,12 +94,7 @@ fn every_reference_case_through_the_toll_binary() {
         .args(["--tor", tor])
         .arg("--json");
         if kind == "max_usage" {
-            let balance: Decimal = case["account"]["monetary"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| dec(&b["value"]))
-                .sum();
+            let balance = common::balance(case);
             cmd.args(["--balance", &balance.to_string()]);
         }
         let out = cmd.output().unwrap();

@@ -110,42 +110,19 @@ pub fn exact_ratio_round(
     decimals: u32,
     method: RoundingMethod,
 ) -> Result<Decimal, RoundingError> {
-    if denominator == 0 {
-        return Err(RoundingError::Overflow);
-    }
     if decimals > Rounding::MAX_DECIMALS {
         return Err(RoundingError::Decimals(decimals));
     }
-    // Fast path: most totals fit in 64 bits, where division is several times cheaper.
-    if numerator.scale() <= decimals
-        && let (Ok(m), Ok(d), Some(f)) = (
-            i64::try_from(numerator.mantissa()),
-            i64::try_from(denominator),
-            10i64.checked_pow(decimals - numerator.scale()),
-        )
-        && let Some(num) = m.checked_mul(f)
-        && d > 0
-    {
-        let (q, r) = (num.div_euclid(d), num.rem_euclid(d));
-        let rounded = round_quotient(i128::from(q), i128::from(r), i128::from(d), method)?;
-        return Decimal::try_from_i128_with_scale(rounded, decimals)
-            .map_err(|_| RoundingError::Overflow);
-    }
     let den = i128::try_from(denominator).map_err(|_| RoundingError::Overflow)?;
-    // numerator = m × 10^-s; want q = m × 10^(d-s) / den, rounded.
-    let m = numerator.mantissa();
-    let s = numerator.scale();
-    let (num, den) = if decimals >= s {
-        let f = pow10(decimals - s).ok_or(RoundingError::Overflow)?;
-        (m.checked_mul(f).ok_or(RoundingError::Overflow)?, den)
-    } else {
-        let f = pow10(s - decimals).ok_or(RoundingError::Overflow)?;
-        (m, den.checked_mul(f).ok_or(RoundingError::Overflow)?)
-    };
-    let q = num.div_euclid(den); // floor, since den > 0
-    let r = num.rem_euclid(den); // 0 <= r < den
-    let rounded = round_quotient(q, r, den, method)?;
-    Decimal::try_from_i128_with_scale(rounded, decimals).map_err(|_| RoundingError::Overflow)
+    let q = fixed_ratio_round(
+        numerator.mantissa(),
+        den,
+        numerator.scale(),
+        decimals,
+        method,
+    )
+    .ok_or(RoundingError::Overflow)?;
+    Decimal::try_from_i128_with_scale(q, decimals).map_err(|_| RoundingError::Overflow)
 }
 
 /// Rounds `q + r/den` (floor quotient and remainder, `0 <= r < den`) to an integer.
@@ -198,10 +175,6 @@ pub fn fixed_ratio_round(
         (num, den.checked_mul(10i128.checked_pow(scale - decimals)?)?)
     };
     round_quotient(num.div_euclid(den), num.rem_euclid(den), den, method).ok()
-}
-
-fn pow10(e: u32) -> Option<i128> {
-    10i128.checked_pow(e)
 }
 
 #[cfg(test)]

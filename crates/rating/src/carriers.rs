@@ -253,9 +253,8 @@ impl NumberRanges {
 
     /// The range of the longest prefix of a number in national dialled form.
     pub fn lookup(&self, national: &str) -> Option<&Range> {
-        self.frozen
-            .longest(national.as_bytes())
-            .map(|(_, i)| &self.ranges[i as usize])
+        self.lookup_indexed_bytes(national.as_bytes())
+            .map(|(_, r)| r)
     }
 
     /// Finds a carrier by slug, display name, or either half of a bilingual name
@@ -291,17 +290,10 @@ fn non_empty(s: &str) -> Option<&str> {
 }
 
 impl NumberRanges {
-    /// [`NumberRanges::lookup_indexed`] on bytes.
+    /// Like [`NumberRanges::lookup`], on bytes and with the range's index.
     pub fn lookup_indexed_bytes(&self, national: &[u8]) -> Option<(u32, &Range)> {
         self.frozen
             .longest(national)
-            .map(|(_, i)| (i, &self.ranges[i as usize]))
-    }
-
-    /// Like [`NumberRanges::lookup`], with the range's index.
-    pub fn lookup_indexed(&self, national: &str) -> Option<(u32, &Range)> {
-        self.frozen
-            .longest(national.as_bytes())
             .map(|(_, i)| (i, &self.ranges[i as usize]))
     }
 
