@@ -1,5 +1,6 @@
 //! The `toll` command line, as a library so that tests and benchmarks drive the same code.
 
+pub mod admin;
 pub mod event_args;
 pub mod generate;
 pub mod load;

@@ -8,13 +8,15 @@ use clap::{Args, Parser, Subcommand};
 use rust_decimal::Decimal;
 use toll_cli::event_args::EventText;
 use toll_cli::load::{self, LoadError};
-use toll_cli::{generate, ratefile, view};
+use toll_cli::{admin, generate, ratefile, view};
 
 #[derive(Parser, Debug)]
 #[command(name = "toll", version, about = "Toll: telecom and usage billing")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    db: admin::DbArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -33,6 +35,21 @@ enum Command {
     /// Generate seeded test data: a large tariff or a file of events.
     #[command(subcommand)]
     Gen(generate::GenCmd),
+    /// The database: `toll db migrate`.
+    #[command(subcommand)]
+    Db(admin::DbCmd),
+    /// Tenants (operators whose data is kept apart).
+    #[command(subcommand)]
+    Tenant(admin::TenantCmd),
+    /// Customers.
+    #[command(subcommand)]
+    Customer(admin::CustomerCmd),
+    /// Billing accounts (prepaid or postpaid) and their balances.
+    #[command(subcommand)]
+    Account(admin::AccountCmd),
+    /// Subscriber lines (phone numbers) of accounts.
+    #[command(subcommand)]
+    Subscriber(admin::SubscriberCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +140,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rate(args) => ratefile::run(&args),
         Command::Price(flags) => price(&flags),
         Command::Gen(cmd) => generate::run(&cmd),
+        Command::Db(cmd) => admin::runtime()?.block_on(admin::db(&cli.db, &cmd)),
+        Command::Tenant(cmd) => admin::runtime()?.block_on(admin::tenant_cmd(&cli.db, &cmd)),
+        Command::Customer(cmd) => admin::runtime()?.block_on(admin::customer_cmd(&cli.db, &cmd)),
+        Command::Account(cmd) => admin::runtime()?.block_on(admin::account_cmd(&cli.db, &cmd)),
+        Command::Subscriber(cmd) => {
+            admin::runtime()?.block_on(admin::subscriber_cmd(&cli.db, &cmd))
+        }
     }
 }
 

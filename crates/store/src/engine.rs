@@ -1,0 +1,123 @@
+//! Connecting to an engine, migrating it, and running one body of code against either.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::StoreError;
+
+/// Connections per pool: SQLite allows one writer at a time anyway; PostgreSQL workers share a
+/// server whose connection limit is the scarce resource.
+const MAX_CONNECTIONS: u32 = 8;
+/// How long a writer waits for SQLite's lock before reporting it busy.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which engine a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to one of the two engines. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens `url`: `postgres://…` (or `postgresql://…`) for PostgreSQL; `sqlite:…` or a plain
+    /// file path for SQLite, created when missing, in WAL mode with `synchronous=NORMAL` (a
+    /// committed transaction survives a process crash; only an OS crash may lose the last ones).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            Ok(Store::Postgres(Self::pg_pool(opts).await?))
+        } else {
+            let opts = if url.starts_with("sqlite:") {
+                SqliteConnectOptions::from_str(url)?
+            } else if url.contains("://") {
+                return Err(StoreError::BadUrl(url.to_string()));
+            } else {
+                SqliteConnectOptions::new().filename(url)
+            };
+            let opts = opts
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .connect_with(opts)
+                .await?;
+            Ok(Store::Sqlite(pool))
+        }
+    }
+
+    /// A PostgreSQL pool whose connections use `schema` (created when missing): how tests get a
+    /// fresh, private database per run on a shared server.
+    pub async fn connect_postgres_schema(url: &str, schema: &str) -> Result<Store, StoreError> {
+        if schema.is_empty()
+            || !schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::invalid(
+                "schema",
+                "lower-case letters, digits and _ only",
+            ));
+        }
+        let opts = PgConnectOptions::from_str(url)?;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        // The name was checked above to be a plain identifier.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}"
+        )))
+        .execute(&admin)
+        .await?;
+        admin.close().await;
+        let opts = opts.options([("search_path", schema)]);
+        Ok(Store::Postgres(Self::pg_pool(opts).await?))
+    }
+
+    async fn pg_pool(opts: PgConnectOptions) -> Result<PgPool, StoreError> {
+        Ok(PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?)
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Store::Sqlite(_) => Engine::Sqlite,
+            Store::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies the engine's pending migrations (`toll db migrate`); safe to run repeatedly and
+    /// from several workers at once (sqlx takes an advisory lock on PostgreSQL).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}

@@ -1,0 +1,193 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::fixtures::{active_plan, actor, tenant};
+use jiff::civil::date;
+use rust_decimal::Decimal;
+use toll_core::{Micros, UsageKind};
+use toll_store::accounts::AccountMode;
+use toll_store::charging::{ChargeOutcome, Charger, UsageEvent};
+use toll_store::subscriptions::SubscribeRequest;
+use toll_store::{Store, Tenant};
+
+fn m(s: &str) -> Micros {
+    s.parse().unwrap()
+}
+
+/// 2026-11-10 10:00 Beijing time, plus `secs`.
+fn at(secs: i64) -> i64 {
+    1_794_276_000_000 + secs * 1000
+}
+
+fn ev(key: &str, number: &str, usage: UsageKind, quantity: i64) -> UsageEvent {
+    UsageEvent {
+        key: key.into(),
+        number: number.into(),
+        usage,
+        service: None,
+        at_ms: at(0),
+        quantity,
+        destination: None,
+        rated_cost: None,
+    }
+}
+
+/// A prepaid account `a1` with `balance`, line 13800138000 on the fixture plan (fee 10) from
+/// Nov 1 — 100 voice minutes, 1 GB data of which 500 MB for WeChat.
+async fn setup(s: &Store, balance: &str) -> Tenant {
+    let t = tenant(s, "acme").await;
+    s.create_customer(t.id, "c1", "张三").await.unwrap();
+    s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
+        .await
+        .unwrap();
+    s.top_up(t.id, "a1", m(balance), "pay-1", "").await.unwrap();
+    s.add_subscriber(t.id, "a1", "13800138000").await.unwrap();
+    active_plan(s, &t, "p", "10").await;
+    let lines = ["13800138000".to_string()];
+    let req = SubscribeRequest {
+        account: "a1",
+        plan: "p",
+        lines: &lines,
+        start: date(2026, 11, 1),
+    };
+    s.subscribe(&t, &req, &actor("ops")).await.unwrap();
+    t
+}
+
+fn charged(o: &ChargeOutcome) -> (Micros, i64) {
+    match o {
+        ChargeOutcome::Charged {
+            amount, covered, ..
+        } => (*amount, *covered),
+        other => panic!("not charged: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_call_across_the_end_of_the_allowance_is_split_exactly() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = setup(s, "100").await;
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        let out = c
+            .charge_batch(&[
+                ev("call-1", "13800138000", UsageKind::Voice, 5_900),
+                // 100 s left in the allowance: 100 s covered, 200 s beyond = 4 started minutes
+                // at 0.15.
+                ev("call-2", "+8613800138000", UsageKind::Voice, 300),
+                ev("call-3", "013800138000", UsageKind::Voice, 61),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(charged(&out[0]), (Micros::ZERO, 5_900), "{}", e.name);
+        assert_eq!(charged(&out[1]), (m("0.6"), 100), "{}", e.name);
+        assert_eq!(charged(&out[2]), (m("0.3"), 0), "{}", e.name);
+        let a = s.account(t.id, "a1").await.unwrap();
+        assert_eq!(a.balance, m("89.1"), "100 - 10 fee - 0.6 - 0.3");
+        assert!(s.verify_ledger(t.id).await.unwrap().is_intact());
+    }
+}
+
+#[tokio::test]
+async fn destination_bound_pack_first_then_base_then_tiered_overage() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = setup(s, "100").await;
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        let mb = 1_048_576;
+        let mut wechat = ev("d1", "13800138000", UsageKind::Data, 600 * mb);
+        wechat.service = Some("wechat".into());
+        let out = c
+            .charge_batch(&[
+                // 500 MB from the WeChat pack, 100 MB from the base 1 GB.
+                wechat,
+                // 924 MB left in the base: all covered.
+                ev("d2", "13800138000", UsageKind::Data, 924 * mb),
+                // Beyond: 150 MB = 100 × 0.5 + 50 × 0.2 = 60, by the period's tiers.
+                ev("d3", "13800138000", UsageKind::Data, 150 * mb),
+                // The next 10 MB are in the second tier: 2.
+                ev("d4", "13800138000", UsageKind::Data, 10 * mb),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(charged(&out[0]), (Micros::ZERO, 600 * mb), "{}", e.name);
+        assert_eq!(charged(&out[1]), (Micros::ZERO, 924 * mb));
+        assert_eq!(charged(&out[2]), (m("60"), 0));
+        assert_eq!(charged(&out[3]), (m("2"), 0), "{}", e.name);
+        let sub = s.subscription(t.id, 1).await.unwrap();
+        let remaining: Vec<i64> = sub.buckets.iter().map(|b| b.remaining).collect();
+        assert_eq!(remaining, vec![6000, 0, 0], "{}", e.name);
+    }
+}
+
+#[tokio::test]
+async fn the_same_event_twice_is_charged_once_and_refusals_leave_nothing() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = setup(s, "10.5").await; // 0.5 left after the fee
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        let long = ev("big", "13800138000", UsageKind::Voice, 6_000 + 600); // 10 min beyond: 1.5
+        let small = ev("small", "13800138000", UsageKind::Sms, 1);
+        let out = c
+            .charge_batch(&[long.clone(), small.clone(), small.clone()])
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out[0], ChargeOutcome::Refused { reason } if reason.contains("insufficient")),
+            "{}: {out:?}",
+            e.name
+        );
+        // The plan prices no SMS beyond its (absent) SMS allowance.
+        assert!(matches!(&out[1], ChargeOutcome::Refused { .. }), "{out:?}");
+        assert!(
+            matches!(&out[2], ChargeOutcome::Refused { .. }),
+            "refused keys stay free"
+        );
+        // The refused call drew nothing: the whole allowance is still there.
+        let fits = ev("fits", "13800138000", UsageKind::Voice, 6_000 + 120); // 2 min: 0.3
+        let out = c.charge_batch(&[fits.clone(), fits.clone()]).await.unwrap();
+        assert_eq!(charged(&out[0]), (m("0.3"), 6_000), "{}", e.name);
+        assert_eq!(out[1], ChargeOutcome::Duplicate);
+        let again = c.charge(&fits).await.unwrap();
+        assert_eq!(again, ChargeOutcome::Duplicate);
+        let a = s.account(t.id, "a1").await.unwrap();
+        assert_eq!(a.balance, m("0.2"), "{}", e.name);
+        let unknown = c
+            .charge(&ev("x", "13999999999", UsageKind::Voice, 1))
+            .await
+            .unwrap();
+        assert!(matches!(unknown, ChargeOutcome::Refused { .. }));
+    }
+}
+
+#[tokio::test]
+async fn a_line_without_a_plan_pays_the_rated_cost() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = tenant(s, "acme").await;
+        s.create_customer(t.id, "c1", "x").await.unwrap();
+        let mode = AccountMode::Postpaid {
+            credit_limit: m("5"),
+        };
+        s.create_account(t.id, "c1", "a1", mode).await.unwrap();
+        s.add_subscriber(t.id, "a1", "13800138000").await.unwrap();
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        let mut call = ev("r1", "13800138000", UsageKind::Voice, 90);
+        call.rated_cost = Some(Decimal::new(1234, 4));
+        assert_eq!(charged(&c.charge(&call).await.unwrap()), (m("0.1234"), 0));
+        let mut over = ev("r2", "13800138000", UsageKind::Voice, 90);
+        over.rated_cost = Some(Decimal::new(5, 0));
+        assert!(matches!(
+            c.charge(&over).await.unwrap(),
+            ChargeOutcome::Refused { .. }
+        ));
+        let a = s.account(t.id, "a1").await.unwrap();
+        assert_eq!(
+            (a.balance, a.available),
+            (m("-0.1234"), Some(m("4.8766"))),
+            "{}",
+            e.name
+        );
+    }
+}
