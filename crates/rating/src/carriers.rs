@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::diag::{Diagnostics, Pos};
-use crate::trie::{FrozenTrie, PrefixTrie};
+use crate::trie::{FrozenTrie, PrefixIndex, PrefixTrie};
 
 /// The table shipped with Toll (copied from the project's shared reference data).
 pub const BUILTIN_CN_CSV: &str = include_str!("../data/cn_number_ranges.csv");
@@ -65,6 +65,8 @@ pub struct Range {
 pub struct NumberRanges {
     trie: PrefixTrie<u32>,
     frozen: FrozenTrie,
+    /// The same prefixes hashed per length (all digits, as in the bundled table), if possible.
+    index: Option<PrefixIndex>,
     ranges: Vec<Range>,
     carriers: Vec<Carrier>,
     aliases: FxHashMap<Box<str>, u32>,
@@ -223,6 +225,7 @@ impl NumberRanges {
             });
         }
         out.frozen = FrozenTrie::freeze(&out.trie);
+        out.index = PrefixIndex::build(&out.trie);
         out
     }
 
@@ -292,9 +295,11 @@ fn non_empty(s: &str) -> Option<&str> {
 impl NumberRanges {
     /// Like [`NumberRanges::lookup`], on bytes and with the range's index.
     pub fn lookup_indexed_bytes(&self, national: &[u8]) -> Option<(u32, &Range)> {
-        self.frozen
-            .longest(national)
-            .map(|(_, i)| (i, &self.ranges[i as usize]))
+        let i = match &self.index {
+            Some(idx) => idx.longest(national)?.1,
+            None => self.frozen.longest(national)?.1,
+        };
+        Some((i, &self.ranges[i as usize]))
     }
 
     /// The range at an index returned by [`NumberRanges::lookup_indexed`].

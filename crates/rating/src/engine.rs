@@ -18,7 +18,7 @@ use toll_core::usage::Tor;
 
 use crate::carriers::Range;
 use crate::def::Numbering;
-use crate::tariff::{Activation, Binding, DestRef, MULTI, NONE, Tariff, Zone};
+use crate::tariff::{Activation, BindRef, DestRef, MULTI, NONE, Schedule, Tariff, Zone};
 use crate::trie::MAX_MATCHES;
 
 /// Longest voice usage rated in one event; longer is almost certainly a broken CDR.
@@ -290,7 +290,10 @@ struct Wall {
 struct Segment<'a> {
     end: i64,
     plan: u32,
-    binding: &'a Binding,
+    dest: DestRef,
+    sched: &'a Schedule,
+    /// Row `i` of the schedule charges `Tariff::row_terms[first + i]`.
+    first: u32,
     prefix_len: u8,
 }
 
@@ -318,19 +321,24 @@ impl<'t> Ctx<'t, '_> {
         at: i64,
         depth: usize,
         visited: &mut SmallVec<[u32; 8]>,
-    ) -> Option<(u32, &'t Binding, u8)> {
+    ) -> Option<(u32, DestRef, BindRef, u8)> {
         let t = self.tariff;
         let plan = &t.plans[act.plan as usize];
         let wall = self.wall(at);
         // Only "is any band active now?": the first started row matching today answers it.
-        let active = |b: &Binding| {
-            b.rows.iter().take_while(|r| r.start <= wall.tod).any(|r| {
-                t.timings[r.timing as usize].matches_date(&wall.date, wall.days, &t.calendars)
-            })
+        let active = |b: BindRef| {
+            let sched = &t.schedules[b.schedule as usize];
+            sched
+                .rows
+                .iter()
+                .take_while(|r| r.start <= wall.tod)
+                .any(|r| {
+                    t.timings[r.timing as usize].matches_date(&wall.date, wall.days, &t.calendars)
+                })
         };
         let mut lens = [0u8; MAX_MATCHES];
         let mut values = [0u32; MAX_MATCHES];
-        let n = t.prefixes.matches(number, &mut lens, &mut values);
+        let n = t.prefix_matches(number, &mut lens, &mut values);
         for k in (0..n).rev() {
             let len = lens[k];
             let one = [values[k]];
@@ -339,24 +347,26 @@ impl<'t> Ctx<'t, '_> {
             } else {
                 &t.dest_sets[(values[k] & !MULTI) as usize]
             };
-            let mut best: Option<&Binding> = None;
-            for d in dests.iter() {
-                if let Some(b) = plan.bindings.get(*d) {
-                    let b = &t.bindings[b as usize];
-                    if active(b) && best.is_none_or(|x| b.max_weight > x.max_weight) {
-                        best = Some(b);
+            let mut best: Option<(u32, BindRef, u32)> = None;
+            for &d in dests.iter() {
+                if let Some(b) = plan.bindings.get(d) {
+                    // Start loading the candidate's prices now: the band scan and the profile
+                    // checks that follow overlap with that cache miss.
+                    std::hint::black_box(t.row_terms.get(b.first as usize).map(|r| r.rate));
+                    let rank = t.schedules[b.schedule as usize].max_rank;
+                    if active(b) && best.is_none_or(|(_, _, r)| rank > r) {
+                        best = Some((d, b, rank));
                     }
                 }
             }
-            if let Some(b) = best {
-                return Some((act.plan, b, len));
+            if let Some((d, b, _)) = best {
+                return Some((act.plan, DestRef::Named(d), b, len));
             }
         }
-        if let Some(any) = plan.any {
-            let b = &t.bindings[any as usize];
-            if active(b) {
-                return Some((act.plan, b, 0));
-            }
+        if let Some(any) = plan.any
+            && active(any)
+        {
+            return Some((act.plan, DestRef::Any, any, 0));
         }
         if depth >= MAX_FALLBACK_DEPTH {
             return None;
@@ -419,7 +429,7 @@ impl<'t> Ctx<'t, '_> {
 
     /// The band row active at `at` and the instant the active band next changes (a band of
     /// equal or higher weight starts, or local midnight).
-    fn band_at(&self, b: &Binding, at: i64) -> Option<(usize, i64)> {
+    fn band_at(&self, b: &Schedule, at: i64) -> Option<(usize, i64)> {
         let (local, _, next_tr) = self.local(at);
         let (days, tod) = split_local(local);
         let date = self.civil(days);
@@ -455,7 +465,7 @@ impl<'t> Ctx<'t, '_> {
 /// active row changes next (`NANOS_PER_DAY` = midnight).
 fn active_row(
     t: &Tariff,
-    b: &Binding,
+    b: &Schedule,
     date: &toll_core::civil::CivilDate,
     days: i64,
     tod: i64,
@@ -470,7 +480,7 @@ fn active_row(
                 None => true,
                 Some(bi) => {
                     let cur = &b.rows[bi];
-                    r.weight > cur.weight || (r.weight == cur.weight && r.start > cur.start)
+                    r.rank > cur.rank || (r.rank == cur.rank && r.start > cur.start)
                 }
             };
             if better {
@@ -483,7 +493,7 @@ fn active_row(
                 None => return None,
                 Some(bi) => {
                     let cur = &b.rows[bi];
-                    if r.weight >= cur.weight {
+                    if r.rank >= cur.rank {
                         return Some((bi, r.start));
                     }
                 }
@@ -714,7 +724,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         let at = start_ns.saturating_add(seg_start);
         let act = effective(&keys, at).ok_or_else(|| no_profile(at))?;
         let mut visited = SmallVec::new();
-        let (plan, binding, prefix_len) = ctx
+        let (plan, dest, bind, prefix_len) = ctx
             .resolve(act, number, at, 0, &mut visited)
             .ok_or_else(|| RateError::UnauthorizedDestination {
                 miss: Box::new(Miss {
@@ -744,7 +754,9 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         segments.push(Segment {
             end: next,
             plan,
-            binding,
+            dest,
+            sched: &tariff.schedules[bind.schedule as usize],
+            first: bind.first,
             prefix_len,
         });
         if next >= total {
@@ -769,7 +781,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         },
         capped: false,
         floored: false,
-        destination: first.binding.dest,
+        destination: first.dest,
         prefix_len: first.prefix_len,
         plan: first.plan,
         carrier: carrier_outcome,
@@ -800,7 +812,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
             (false, Some(r)) => (r, i64::MAX),
             _ => {
                 let (r, end) =
-                    ctx.band_at(seg.binding, at)
+                    ctx.band_at(seg.sched, at)
                         .ok_or_else(|| RateError::NoRateInterval {
                             miss: Box::new(Miss {
                                 destination: ev.destination.to_string(),
@@ -816,7 +828,8 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
                 }
             }
         };
-        let row = &seg.binding.rows[row_i];
+        let timing = seg.sched.rows[row_i].timing;
+        let row = &tariff.row_terms[seg.first as usize + row_i];
         let rate = &tariff.rates[row.rate as usize];
         let gi = rate
             .rows
@@ -846,12 +859,12 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
             real,
             rated: rated_len,
             plan: seg.plan,
-            timing: row.timing,
+            timing,
             destination_rate: row.dr,
             rate: row.rate,
             terms: row.terms,
             rate_row: gi as u16,
-            destination: seg.binding.dest,
+            destination: seg.dest,
             prefix_len: seg.prefix_len,
             numerator,
             scale: tariff.money_scale as u8,
@@ -876,8 +889,8 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
 
 fn first_piece_terms(ctx: &Ctx<'_, '_>, seg: &Segment<'_>) -> Option<u32> {
     let at = ctx.start_ns;
-    ctx.band_at(seg.binding, at)
-        .map(|(r, _)| seg.binding.rows[r].terms)
+    ctx.band_at(seg.sched, at)
+        .map(|(r, _)| ctx.tariff.row_terms[seg.first as usize + r].terms)
 }
 
 /// The longest usage, up to `ev.usage`, that `available` can pay for (prepaid authorisation).

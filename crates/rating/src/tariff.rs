@@ -17,7 +17,7 @@ use toll_core::usage::DurationForm;
 use crate::carriers::NumberRanges;
 use crate::def::{MaxCostStrategy, Numbering, Selector, TariffDef, ZoneDef};
 use crate::diag::{Diagnostics, Pos};
-use crate::trie::{FrozenTrie, PrefixTrie};
+use crate::trie::{FrozenTrie, MAX_MATCHES, PrefixIndex, PrefixTrie};
 
 pub(crate) const NONE: u32 = u32::MAX;
 /// Marks a prefix value that indexes `Tariff::dest_sets`.
@@ -120,25 +120,60 @@ pub(crate) struct Calendar {
     pub days: Box<[i64]>,
 }
 
-/// One plan row as it applies to one destination.
+/// One plan row as it applies to one destination (compilation only).
 #[derive(Debug, Clone)]
-pub(crate) struct BindRow {
+struct BindRow {
+    timing: u32,
+    weight: Decimal,
+    dr: u32,
+    rate: u32,
+    terms: u32,
+    start: i64,
+}
+
+/// When one row of a binding applies: its timing, its weight as a rank among all the tariff's
+/// plan weights (same order, integer compares), and the timing's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SchedRow {
     pub timing: u32,
-    pub weight: Decimal,
-    pub dr: u32,
-    /// The destination rate's rate and terms, copied so rating never reads `DestRate`.
-    pub rate: u32,
-    pub terms: u32,
+    pub rank: u32,
     /// Start of the timing, copied here to keep the band scan on one cache line.
     pub start: i64,
 }
 
-/// Everything a plan says about one destination: the rows that may price it, sorted by start.
+/// The band rows of a binding without their prices, sorted by start. Thousands of bindings
+/// share a handful of schedules (every destination of a plan usually has the same bands), so
+/// the band scan reads a few hot cache lines whatever the destination.
 #[derive(Debug, Clone)]
-pub(crate) struct Binding {
-    pub dest: DestRef,
-    pub rows: Box<[BindRow]>,
-    pub max_weight: Decimal,
+pub(crate) struct Schedule {
+    pub rows: Box<[SchedRow]>,
+    /// Rank of the highest row weight.
+    pub max_rank: u32,
+}
+
+/// What row `i` of a binding charges: `Tariff::row_terms[first + i]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowTerms {
+    pub dr: u32,
+    /// The destination rate's rate and terms, copied so rating never reads `DestRate`.
+    pub rate: u32,
+    pub terms: u32,
+}
+
+/// Everything a plan says about one destination: its schedule, and where its rows' prices
+/// start in `Tariff::row_terms`. Small enough to sit in the plan's table itself, so deciding
+/// between candidate destinations reads no per-destination memory but this entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BindRef {
+    pub schedule: u32,
+    pub first: u32,
+}
+
+impl BindRef {
+    const NONE: BindRef = BindRef {
+        schedule: NONE,
+        first: NONE,
+    };
 }
 
 /// Destination → binding of one plan: a dense table when the plan binds a fair share of the
@@ -146,22 +181,22 @@ pub(crate) struct Binding {
 /// proportional to what the plan binds).
 #[derive(Debug, Clone)]
 pub(crate) enum PlanBindings {
-    Dense(Box<[u32]>),
-    Sparse(FxHashMap<u32, u32>),
+    Dense(Box<[BindRef]>),
+    Sparse(FxHashMap<u32, BindRef>),
 }
 
 impl PlanBindings {
     #[inline]
-    pub(crate) fn get(&self, dest: u32) -> Option<u32> {
+    pub(crate) fn get(&self, dest: u32) -> Option<BindRef> {
         match self {
-            PlanBindings::Dense(v) => v.get(dest as usize).copied().filter(|&b| b != NONE),
+            PlanBindings::Dense(v) => v.get(dest as usize).copied().filter(|b| b.schedule != NONE),
             PlanBindings::Sparse(m) => m.get(&dest).copied(),
         }
     }
 
-    fn build(pairs: &[(u32, u32)], destinations: usize) -> PlanBindings {
+    fn build(pairs: &[(u32, BindRef)], destinations: usize) -> PlanBindings {
         if pairs.len().saturating_mul(8) >= destinations {
-            let mut v = vec![NONE; destinations];
+            let mut v = vec![BindRef::NONE; destinations];
             for &(d, b) in pairs {
                 v[d as usize] = b;
             }
@@ -176,7 +211,7 @@ impl PlanBindings {
 pub(crate) struct Plan {
     pub id: Box<str>,
     pub bindings: PlanBindings,
-    pub any: Option<u32>,
+    pub any: Option<BindRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +255,8 @@ pub struct Tariff {
     /// Prefix → destinations: a destination id, or `MULTI | i` for `dest_sets[i]` when several
     /// destinations share the prefix (rare, so the common case needs no second look-up).
     pub(crate) prefixes: FrozenTrie,
+    /// The same prefixes hashed per length, when they are all digits (see [`PrefixIndex`]).
+    pub(crate) prefix_index: Option<PrefixIndex>,
     pub(crate) dest_sets: Vec<Box<[u32]>>,
     pub(crate) rates: Vec<Rate>,
     pub(crate) drs: Vec<DestRate>,
@@ -227,7 +264,8 @@ pub struct Tariff {
     pub(crate) timings: Vec<Timing>,
     pub(crate) calendars: Vec<Calendar>,
     pub(crate) plans: Vec<Plan>,
-    pub(crate) bindings: Vec<Binding>,
+    pub(crate) schedules: Vec<Schedule>,
+    pub(crate) row_terms: Vec<RowTerms>,
     pub(crate) strings: FxHashMap<Box<str>, u32>,
     pub(crate) profiles: FxHashMap<ProfileKey, Box<[Activation]>>,
     pub(crate) ranges: Arc<NumberRanges>,
@@ -242,6 +280,20 @@ pub struct Tariff {
 }
 
 impl Tariff {
+    /// Every prefix of `number` with destinations, shortest first, as (length, value).
+    #[inline]
+    pub(crate) fn prefix_matches(
+        &self,
+        number: &[u8],
+        lens: &mut [u8; MAX_MATCHES],
+        values: &mut [u32; MAX_MATCHES],
+    ) -> usize {
+        match &self.prefix_index {
+            Some(idx) => idx.matches(number, lens, values),
+            None => self.prefixes.matches(number, lens, values),
+        }
+    }
+
     pub(crate) fn string_id(&self, s: &str) -> u32 {
         self.strings.get(s).copied().unwrap_or(NONE)
     }
@@ -330,7 +382,9 @@ struct Compiler {
     timing_ids: FxHashMap<String, u32>,
     calendars: Vec<Calendar>,
     plans: Vec<Plan>,
-    bindings: Vec<Binding>,
+    schedules: Vec<Schedule>,
+    schedule_ids: FxHashMap<Box<[SchedRow]>, u32>,
+    row_terms: Vec<RowTerms>,
     plan_ids: FxHashMap<String, u32>,
     strings: FxHashMap<Box<str>, u32>,
     string_list: Vec<Box<str>>,
@@ -359,7 +413,9 @@ impl Compiler {
             timing_ids: FxHashMap::default(),
             calendars: Vec::new(),
             plans: Vec::new(),
-            bindings: Vec::new(),
+            schedules: Vec::new(),
+            schedule_ids: FxHashMap::default(),
+            row_terms: Vec::new(),
             plan_ids: FxHashMap::default(),
             strings: FxHashMap::default(),
             string_list: Vec::new(),
@@ -736,6 +792,11 @@ impl Compiler {
             .iter()
             .map(|d| d.id.value.as_str())
             .collect();
+        // Weights as ranks: the band scan compares integers, in the same order as the decimals.
+        let mut weights: Vec<Decimal> = def.plans.iter().map(|r| r.weight).collect();
+        weights.sort_unstable();
+        weights.dedup();
+        let rank_of = |w: Decimal| weights.partition_point(|&x| x < w) as u32;
         // plan id → dest → binding rows (in plan-row order)
         let mut order: Vec<String> = Vec::new();
         let mut rows: FxHashMap<String, Vec<(DestRef, BindRow)>> = FxHashMap::default();
@@ -784,7 +845,7 @@ impl Compiler {
                 continue;
             };
             let mut any = None;
-            let mut pairs: Vec<(u32, u32)> = Vec::new();
+            let mut pairs: Vec<(u32, BindRef)> = Vec::new();
             // Group the plan's rows by destination, in first-seen order (a hash index: a
             // linear search here was quadratic in the plan's destinations).
             let mut per_dest: Vec<(DestRef, Vec<BindRow>)> = Vec::new();
@@ -801,16 +862,39 @@ impl Compiler {
             for (dest, mut brs) in per_dest {
                 // Stable: equal starts keep plan-row order, which decides exact ties.
                 brs.sort_by_key(|b| b.start);
-                let max_weight = brs.iter().map(|b| b.weight).max().unwrap_or_default();
-                let bid = self.bindings.len() as u32;
-                self.bindings.push(Binding {
-                    dest,
-                    rows: brs.into(),
-                    max_weight,
-                });
+                let sched: Box<[SchedRow]> = brs
+                    .iter()
+                    .map(|b| SchedRow {
+                        timing: b.timing,
+                        rank: rank_of(b.weight),
+                        start: b.start,
+                    })
+                    .collect();
+                let schedule = match self.schedule_ids.get(&sched) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.schedules.len() as u32;
+                        let max_rank = sched.iter().map(|r| r.rank).max().unwrap_or(0);
+                        self.schedule_ids.insert(sched.clone(), id);
+                        self.schedules.push(Schedule {
+                            rows: sched,
+                            max_rank,
+                        });
+                        id
+                    }
+                };
+                let bind = BindRef {
+                    schedule,
+                    first: self.row_terms.len() as u32,
+                };
+                self.row_terms.extend(brs.iter().map(|b| RowTerms {
+                    dr: b.dr,
+                    rate: b.rate,
+                    terms: b.terms,
+                }));
                 match dest {
-                    DestRef::Named(d) => pairs.push((d, bid)),
-                    DestRef::Any => any = Some(bid),
+                    DestRef::Named(d) => pairs.push((d, bind)),
+                    DestRef::Any => any = Some(bind),
                 }
             }
             let plan = Plan {
@@ -999,6 +1083,7 @@ impl Compiler {
             }
         });
         let prefixes = FrozenTrie::freeze(&encoded);
+        let prefix_index = PrefixIndex::build(&encoded);
         Tariff {
             name: def.name.clone(),
             currency: def.currency,
@@ -1006,6 +1091,7 @@ impl Compiler {
             zone: self.zone,
             destinations: self.destinations,
             prefixes,
+            prefix_index,
             dest_sets,
             rates: self.rates,
             drs: self.drs,
@@ -1014,7 +1100,8 @@ impl Compiler {
             timings: self.timings,
             calendars: self.calendars,
             plans: self.plans,
-            bindings: self.bindings,
+            schedules: self.schedules,
+            row_terms: self.row_terms,
             strings,
             profiles: self
                 .profiles

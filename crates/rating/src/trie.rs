@@ -100,6 +100,37 @@ impl<V> PrefixTrie<V> {
         &mut self.values[idx as usize]
     }
 
+    /// Calls `f(prefix, value)` for every prefix with a value (depth first).
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &V)) {
+        let mut path: Vec<u8> = Vec::new();
+        // (node, byte that led to it, depth)
+        let mut stack: Vec<(u32, u8, usize)> = vec![(0, 0, 0)];
+        let mut by_parent: FxHashMap<u32, Vec<(u8, u32)>> = FxHashMap::default();
+        for (&(p, b), &c) in &self.other {
+            by_parent.entry(p).or_default().push((b, c));
+        }
+        while let Some((node, b, depth)) = stack.pop() {
+            path.truncate(depth.saturating_sub(1));
+            if depth > 0 {
+                path.push(b);
+            }
+            let n = &self.nodes[node as usize];
+            if n.value != NONE {
+                f(&path, &self.values[n.value as usize]);
+            }
+            for (d, &c) in n.digits.iter().enumerate() {
+                if c != NONE {
+                    stack.push((c, b'0' + d as u8, depth + 1));
+                }
+            }
+            if let Some(list) = by_parent.get(&node) {
+                for &(b, c) in list {
+                    stack.push((c, b, depth + 1));
+                }
+            }
+        }
+    }
+
     /// The same trie with every value mapped.
     pub fn map_values<U>(self, f: impl FnMut(V) -> U) -> PrefixTrie<U> {
         PrefixTrie {
@@ -332,6 +363,175 @@ impl FrozenTrie {
     }
 }
 
+/// Longest prefix of digits a [`PrefixIndex`] holds: 17 digits and the length fit in a `u64` key.
+pub const MAX_HASHED_LEN: usize = 17;
+
+/// The prefixes of a [`FrozenTrie`] as hashed (length, digits) keys, for tariffs whose prefixes
+/// are all digits. A trie walk is a chain of dependent loads, one per digit, over a table of
+/// megabytes; here each length that some prefix has is one independent probe of a cache line,
+/// so the probes of a number are in flight at the same time.
+#[derive(Debug, Clone)]
+pub struct PrefixIndex {
+    /// Bit `l` set when some prefix has `l` digits.
+    lens: u32,
+    /// The same for the prefixes that can match a number starting with two given digits
+    /// (index `10 × d0 + d1`): fewer probes, fewer cache lines.
+    head_lens: Box<[u32]>,
+    /// Longest prefix length.
+    max_len: usize,
+    buckets: Box<[Bucket]>,
+    mask: usize,
+}
+
+const BUCKET: usize = 5;
+
+/// One cache line of keys (`length << 59 | digits`, 0 = empty) and their values.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct Bucket {
+    keys: [u64; BUCKET],
+    values: [u32; BUCKET],
+    /// A key that hashes here was placed in a following bucket.
+    overflow: bool,
+}
+
+impl PrefixIndex {
+    /// The index of every prefix of `trie`, or `None` if one is not 1 to
+    /// [`MAX_HASHED_LEN`] ASCII digits (the caller keeps walking the trie then).
+    pub fn build(trie: &PrefixTrie<u32>) -> Option<PrefixIndex> {
+        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(trie.len());
+        let mut ok = true;
+        trie.for_each(|prefix, &v| match Self::key_of(prefix) {
+            Some(k) if !prefix.is_empty() => entries.push((k, v)),
+            _ => ok = false,
+        });
+        if !ok {
+            return None;
+        }
+        let n_buckets = (entries.len() / 4 + 1).next_power_of_two();
+        let mut idx = PrefixIndex {
+            lens: 0,
+            head_lens: vec![0u32; 100].into(),
+            max_len: 0,
+            buckets: vec![Bucket::default(); n_buckets].into(),
+            mask: n_buckets - 1,
+        };
+        for (key, value) in entries {
+            let len = (key >> 59) as usize;
+            idx.lens |= 1 << len;
+            // `key` holds the digits as a number: its first one or two digits are the head.
+            let digits = key & ((1 << 59) - 1);
+            if len == 1 {
+                for h in 0..10 {
+                    idx.head_lens[digits as usize * 10 + h] |= 1 << len;
+                }
+            } else {
+                let head = digits / 10u64.pow(len as u32 - 2);
+                idx.head_lens[head as usize] |= 1 << len;
+            }
+            idx.max_len = idx.max_len.max(len);
+            let mut i = idx.slot(key);
+            loop {
+                let b = &mut idx.buckets[i];
+                if let Some(k) = b.keys.iter().position(|&k| k == 0) {
+                    b.keys[k] = key;
+                    b.values[k] = value;
+                    break;
+                }
+                b.overflow = true;
+                i = (i + 1) & idx.mask;
+            }
+        }
+        Some(idx)
+    }
+
+    fn key_of(prefix: &[u8]) -> Option<u64> {
+        if prefix.len() > MAX_HASHED_LEN {
+            return None;
+        }
+        let mut v = 0u64;
+        for &b in prefix {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u64::from(b - b'0');
+        }
+        Some((prefix.len() as u64) << 59 | v)
+    }
+
+    #[inline]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    #[inline]
+    fn get(&self, key: u64) -> Option<u32> {
+        let mut i = self.slot(key);
+        loop {
+            let b = &self.buckets[i];
+            if let Some(k) = b.keys.iter().position(|&k| k == key) {
+                return Some(b.values[k]);
+            }
+            if !b.overflow {
+                return None;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Same answer as [`FrozenTrie::matches`] on the trie the index was built from.
+    #[inline]
+    pub fn matches(
+        &self,
+        number: &[u8],
+        lens: &mut [u8; MAX_MATCHES],
+        values: &mut [u32; MAX_MATCHES],
+    ) -> usize {
+        let mut n = 0;
+        self.each_match(number, |len, value| {
+            lens[n] = len as u8;
+            values[n] = value;
+            n += 1;
+        });
+        n
+    }
+
+    /// The value of the longest prefix of `number`, with the prefix length.
+    #[inline]
+    pub fn longest(&self, number: &[u8]) -> Option<(usize, u32)> {
+        let mut best = None;
+        self.each_match(number, |len, value| best = Some((len, value)));
+        best
+    }
+
+    /// Calls `f(prefix_len, value)` for every prefix of `number` present, shortest first.
+    #[inline]
+    fn each_match(&self, number: &[u8], mut f: impl FnMut(usize, u32)) {
+        let mask = match number {
+            [a @ b'0'..=b'9', b @ b'0'..=b'9', ..] => {
+                self.head_lens[usize::from(a - b'0') * 10 + usize::from(b - b'0')]
+            }
+            _ => self.lens,
+        };
+        let mut v = 0u64;
+        let head = number.get(..self.max_len).unwrap_or(number);
+        for (i, &b) in head.iter().enumerate() {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break; // every prefix is digits: nothing longer can match
+            }
+            v = v * 10 + u64::from(d);
+            let len = i + 1;
+            if (mask >> len) & 1 == 0 {
+                continue;
+            }
+            if let Some(value) = self.get((len as u64) << 59 | v) {
+                f(len, value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +554,24 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn hashed_index_agrees_with_trie(prefixes in proptest::collection::vec("[0-9]{1,9}", 1..60), number in "[0-9]{0,14}[+a]?[0-9]{0,3}") {
+            let mut idx: PrefixTrie<u32> = PrefixTrie::new();
+            for (i, p) in prefixes.iter().enumerate() {
+                let _ = idx.entry(p.as_bytes(), || i as u32);
+            }
+            let frozen = FrozenTrie::freeze(&idx);
+            let Some(hashed) = PrefixIndex::build(&idx) else {
+                return Err(proptest::test_runner::TestCaseError::fail("digits-only prefixes are indexed"));
+            };
+            let (mut l1, mut v1) = ([0u8; MAX_MATCHES], [0u32; MAX_MATCHES]);
+            let (mut l2, mut v2) = ([0u8; MAX_MATCHES], [0u32; MAX_MATCHES]);
+            let n1 = frozen.matches(number.as_bytes(), &mut l1, &mut v1);
+            let n2 = hashed.matches(number.as_bytes(), &mut l2, &mut v2);
+            proptest::prop_assert_eq!((&l1[..n1], &v1[..n1]), (&l2[..n2], &v2[..n2]));
+            proptest::prop_assert_eq!(frozen.longest(number.as_bytes()), hashed.longest(number.as_bytes()));
+        }
+
+        #[test]
         fn agrees_with_linear_scan(prefixes in proptest::collection::vec("[0-9+*a]{1,6}", 1..40), number in "[0-9+*a]{0,10}") {
             let mut t: PrefixTrie<usize> = PrefixTrie::new();
             for (i, p) in prefixes.iter().enumerate() {
@@ -368,6 +586,14 @@ mod tests {
                 let _ = v;
             }
             let frozen = FrozenTrie::freeze(&idx);
+            if let Some(hashed) = PrefixIndex::build(&idx) {
+                let (mut l1, mut v1) = ([0u8; MAX_MATCHES], [0u32; MAX_MATCHES]);
+                let (mut l2, mut v2) = ([0u8; MAX_MATCHES], [0u32; MAX_MATCHES]);
+                let n1 = frozen.matches(number.as_bytes(), &mut l1, &mut v1);
+                let n2 = hashed.matches(number.as_bytes(), &mut l2, &mut v2);
+                proptest::prop_assert_eq!((&l1[..n1], &v1[..n1]), (&l2[..n2], &v2[..n2]));
+                proptest::prop_assert_eq!(frozen.longest(number.as_bytes()), hashed.longest(number.as_bytes()));
+            }
             let got = frozen.longest(number.as_bytes());
             proptest::prop_assert_eq!(got.map(|(l, _)| l), want);
             if let (Some((l, v)), Some((l2, v2))) = (got, idx.longest(number.as_bytes())) {
