@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use toll_catalog::lifecycle::PlanAction;
 use toll_core::{Currency, Micros};
 use toll_store::accounts::AccountMode;
 use toll_store::{Store, Tenant};
@@ -270,4 +271,375 @@ mod tests {
         );
         assert_eq!(redact("toll.db"), "toll.db");
     }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ActorArg {
+    /// Who does it (recorded in the history; the approver must not be the author).
+    #[arg(long, env = "TOLL_ACTOR")]
+    pub actor: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanCmd {
+    /// Create a plan from its TOML definition (docs/plans.md): version 1, a draft.
+    Create {
+        #[command(flatten)]
+        t: TenantArg,
+        #[command(flatten)]
+        a: ActorArg,
+        file: std::path::PathBuf,
+    },
+    /// Edit a plan: a draft in place; an approved, active or retired one as a new draft version.
+    Edit {
+        #[command(flatten)]
+        t: TenantArg,
+        #[command(flatten)]
+        a: ActorArg,
+        code: String,
+        file: std::path::PathBuf,
+    },
+    /// Submit a draft for approval.
+    Submit(LifecycleArgs),
+    /// Approve a submitted version (not by its author).
+    Approve(LifecycleArgs),
+    /// Send a submitted version back to draft (not by its author).
+    Reject(LifecycleArgs),
+    /// Put an approved version on sale (retires the version on sale before it).
+    Activate(LifecycleArgs),
+    /// Stop selling an active version; existing subscribers keep it.
+    Retire(LifecycleArgs),
+    /// Show a plan's latest (or given) version and its history.
+    Show {
+        #[command(flatten)]
+        t: TenantArg,
+        code: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// List every version of every plan.
+    List {
+        #[command(flatten)]
+        t: TenantArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct LifecycleArgs {
+    #[command(flatten)]
+    pub t: TenantArg,
+    #[command(flatten)]
+    pub a: ActorArg,
+    pub code: String,
+    /// The version (default: the latest).
+    #[arg(long)]
+    pub version: Option<i64>,
+    #[arg(long, default_value = "")]
+    pub comment: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SubscriptionCmd {
+    /// Subscribe an account's lines to the active version of a plan (charges the first fee).
+    Create {
+        #[command(flatten)]
+        t: TenantArg,
+        #[command(flatten)]
+        a: ActorArg,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        plan: String,
+        /// A line's number; repeat for family plans.
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+        /// First day (YYYY-MM-DD, the tenant's calendar).
+        #[arg(long)]
+        start: String,
+    },
+    /// Change a subscription's plan now (prorated by day) or at the end of the period.
+    Change {
+        #[command(flatten)]
+        t: TenantArg,
+        #[command(flatten)]
+        a: ActorArg,
+        id: i64,
+        #[arg(long)]
+        plan: String,
+        /// The day it takes effect (YYYY-MM-DD), or `period-end`.
+        #[arg(long)]
+        on: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Show a subscription, its buckets and its plan changes.
+    Show {
+        #[command(flatten)]
+        t: TenantArg,
+        id: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCmd {
+    /// Re-derive the hash chain and every account's totals; exit 1 naming the first broken link.
+    Verify {
+        #[command(flatten)]
+        t: TenantArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct TopUpArgs {
+    #[command(flatten)]
+    pub t: TenantArg,
+    #[arg(long)]
+    pub account: String,
+    /// Decimal amount in the tenant's currency.
+    #[arg(long)]
+    pub amount: String,
+    /// Idempotency key (e.g. the payment's id): the same key twice is credited once.
+    #[arg(long)]
+    pub key: String,
+    #[arg(long, default_value = "")]
+    pub memo: String,
+}
+
+fn actor(a: &ActorArg) -> anyhow::Result<toll_catalog::lifecycle::Actor> {
+    toll_catalog::lifecycle::Actor::new(&a.actor).map_err(|e| anyhow::anyhow!("--actor: {e}"))
+}
+
+fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn version_line(v: &toll_store::catalog::PlanVersionView) -> String {
+    format!(
+        "plan {} version {}: {} (author {})",
+        v.code,
+        v.version,
+        v.status.as_str(),
+        v.author
+    )
+}
+
+pub async fn plan_cmd(db: &DbArgs, cmd: &PlanCmd) -> anyhow::Result<ExitCode> {
+    let store = open(db).await?;
+    match cmd {
+        PlanCmd::Create { t, a, file } => {
+            let tenant = tenant(&store, t).await?;
+            let v = store
+                .create_plan(tenant.id, &read_file(file)?, &actor(a)?)
+                .await?;
+            print(t.json, &v, || version_line(&v))?;
+        }
+        PlanCmd::Edit { t, a, code, file } => {
+            let tenant = tenant(&store, t).await?;
+            let v = store
+                .edit_plan(tenant.id, code, &read_file(file)?, &actor(a)?)
+                .await?;
+            print(t.json, &v, || version_line(&v))?;
+        }
+        PlanCmd::Submit(l) => lifecycle(&store, l, PlanAction::Submit).await?,
+        PlanCmd::Approve(l) => lifecycle(&store, l, PlanAction::Approve).await?,
+        PlanCmd::Reject(l) => lifecycle(&store, l, PlanAction::Reject).await?,
+        PlanCmd::Activate(l) => lifecycle(&store, l, PlanAction::Activate).await?,
+        PlanCmd::Retire(l) => lifecycle(&store, l, PlanAction::Retire).await?,
+        PlanCmd::Show { t, code, version } => {
+            let tenant = tenant(&store, t).await?;
+            let v = store.plan_version(tenant.id, code, *version).await?;
+            let history = store.plan_history(tenant.id, code).await?;
+            let out = serde_json::json!({ "version": v, "history": history });
+            print(t.json, &out, || {
+                let mut s = version_line(&v);
+                for h in &history {
+                    s.push_str(&format!(
+                        "\n  v{} {:<9} {} -> {:<16} by {} at {} {}",
+                        h.version,
+                        h.action,
+                        h.from.as_deref().unwrap_or("-"),
+                        h.to,
+                        h.actor,
+                        jiff::Timestamp::from_millisecond(h.at_ms)
+                            .map(|t| t.to_string())
+                            .unwrap_or_default(),
+                        h.comment
+                    ));
+                }
+                s.push_str("\n\n");
+                s.push_str(&v.definition);
+                s
+            })?;
+        }
+        PlanCmd::List { t } => {
+            let tenant = tenant(&store, t).await?;
+            let all = store.plan_versions(tenant.id).await?;
+            print(t.json, &all, || {
+                all.iter().map(version_line).collect::<Vec<_>>().join("\n")
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn lifecycle(store: &Store, l: &LifecycleArgs, action: PlanAction) -> anyhow::Result<()> {
+    let tenant = tenant(store, &l.t).await?;
+    let v = store
+        .plan_action(
+            tenant.id,
+            &l.code,
+            l.version,
+            action,
+            &actor(&l.a)?,
+            &l.comment,
+        )
+        .await?;
+    print(l.t.json, &v, || version_line(&v))
+}
+
+fn date(field: &str, s: &str) -> anyhow::Result<jiff::civil::Date> {
+    s.parse()
+        .with_context(|| format!("{field} {s:?}: expected YYYY-MM-DD"))
+}
+
+pub async fn subscription_cmd(db: &DbArgs, cmd: &SubscriptionCmd) -> anyhow::Result<ExitCode> {
+    use toll_store::subscriptions::{ChangeWhen, SubscribeRequest};
+    let store = open(db).await?;
+    match cmd {
+        SubscriptionCmd::Create {
+            t,
+            a,
+            account,
+            plan,
+            lines,
+            start,
+        } => {
+            let tenant = tenant(&store, t).await?;
+            let req = SubscribeRequest {
+                account,
+                plan,
+                lines,
+                start: date("--start", start)?,
+            };
+            let s = store.subscribe(&tenant, &req, &actor(a)?).await?;
+            print(t.json, &s, || {
+                format!(
+                    "subscription {} of {} to {} v{}",
+                    s.id, s.account, s.plan, s.version
+                )
+            })?;
+        }
+        SubscriptionCmd::Change {
+            t,
+            a,
+            id,
+            plan,
+            on,
+            comment,
+        } => {
+            let tenant = tenant(&store, t).await?;
+            let when = if on == "period-end" {
+                ChangeWhen::PeriodEnd
+            } else {
+                ChangeWhen::Now(date("--on", on)?)
+            };
+            let c = store
+                .change_plan(&tenant, *id, plan, when, &actor(a)?, comment)
+                .await?;
+            print(t.json, &c, || {
+                format!(
+                    "subscription {} changes to version {} on {} ({}): credit {}, charge {}",
+                    c.subscription, c.to_version, c.effective_date, c.effective, c.credit, c.charge
+                )
+            })?;
+        }
+        SubscriptionCmd::Show { t, id } => {
+            let tenant = tenant(&store, t).await?;
+            let s = store.subscription(tenant.id, *id).await?;
+            let changes = store.subscription_changes(tenant.id, *id).await?;
+            let out = serde_json::json!({ "subscription": s, "changes": changes });
+            print(t.json, &out, || {
+                serde_json::to_string_pretty(&out).unwrap_or_default()
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn top_up(db: &DbArgs, args: &TopUpArgs) -> anyhow::Result<ExitCode> {
+    let store = open(db).await?;
+    let tenant = tenant(&store, &args.t).await?;
+    let amount: Micros = args
+        .amount
+        .parse()
+        .with_context(|| format!("--amount {:?}", args.amount))?;
+    let posted = store
+        .top_up(tenant.id, &args.account, amount, &args.key, &args.memo)
+        .await?;
+    let a = store.account(tenant.id, &args.account).await?;
+    let out = serde_json::json!({ "posted": posted, "account": a });
+    print(args.t.json, &out, || {
+        format!(
+            "{} {} to {}{}: balance {}",
+            if posted.duplicate {
+                "already credited"
+            } else {
+                "credited"
+            },
+            amount,
+            a.code,
+            if posted.duplicate { " (same key)" } else { "" },
+            a.balance
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn ledger_cmd(db: &DbArgs, cmd: &LedgerCmd) -> anyhow::Result<ExitCode> {
+    let store = open(db).await?;
+    match cmd {
+        LedgerCmd::Verify { t } => {
+            let tenant = tenant(&store, t).await?;
+            let r = store.verify_ledger(tenant.id).await?;
+            print(t.json, &r, || {
+                match (&r.first_break, r.account_mismatches.is_empty()) {
+                    (None, true) => {
+                        format!("ledger intact: {} entries verified", r.entries_checked)
+                    }
+                    (Some((seq, why)), _) => format!(
+                        "ledger BROKEN at entry {seq}: {why} ({} entries verified before it); \
+                     accounts whose totals disagree with their entries: {:?}",
+                        r.entries_checked, r.account_mismatches
+                    ),
+                    (None, false) => format!(
+                        "ledger chain intact ({} entries) but account totals disagree with their \
+                     entries: {:?}",
+                        r.entries_checked, r.account_mismatches
+                    ),
+                }
+            })?;
+            Ok(if r.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+#[expect(clippy::float_arithmetic, reason = "a throughput figure, not money")]
+pub async fn charge(db: &DbArgs, args: &crate::chargefile::ChargeArgs) -> anyhow::Result<ExitCode> {
+    let s = crate::chargefile::run(db, args).await?;
+    print(args.json, &s, || {
+        format!(
+            "charged {}, duplicate {}, refused {}; amount {}; {:.2} s ({:.0} events/s)",
+            s.charged,
+            s.duplicate,
+            s.refused,
+            s.amount.normalize(),
+            s.seconds,
+            (s.charged + s.duplicate + s.refused) as f64 / s.seconds.max(1e-9)
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! The `toll` command line, as a library so that tests and benchmarks drive the same code.
 
 pub mod admin;
+pub mod chargefile;
 pub mod event_args;
 pub mod generate;
 pub mod load;

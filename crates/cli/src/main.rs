@@ -50,6 +50,19 @@ enum Command {
     /// Subscriber lines (phone numbers) of accounts.
     #[command(subcommand)]
     Subscriber(admin::SubscriberCmd),
+    /// Plans (资费套餐) and their maker–checker lifecycle.
+    #[command(subcommand)]
+    Plan(admin::PlanCmd),
+    /// Subscriptions and plan changes.
+    #[command(subcommand)]
+    Subscription(admin::SubscriptionCmd),
+    /// Credit an account's wallet (idempotent by --key).
+    Topup(admin::TopUpArgs),
+    /// Charge a CSV file of usage events (allowances, overage, wallet, ledger).
+    Charge(toll_cli::chargefile::ChargeArgs),
+    /// The ledger: `toll ledger verify`.
+    #[command(subcommand)]
+    Ledger(admin::LedgerCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +160,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Subscriber(cmd) => {
             admin::runtime()?.block_on(admin::subscriber_cmd(&cli.db, &cmd))
         }
+        Command::Plan(cmd) => admin::runtime()?.block_on(admin::plan_cmd(&cli.db, &cmd)),
+        Command::Subscription(cmd) => {
+            admin::runtime()?.block_on(admin::subscription_cmd(&cli.db, &cmd))
+        }
+        Command::Topup(args) => admin::runtime()?.block_on(admin::top_up(&cli.db, &args)),
+        Command::Charge(args) => admin::runtime()?.block_on(admin::charge(&cli.db, &args)),
+        Command::Ledger(cmd) => admin::runtime()?.block_on(admin::ledger_cmd(&cli.db, &cmd)),
     }
 }
 

@@ -21,7 +21,7 @@ pub enum AccountMode {
 }
 
 impl AccountMode {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AccountMode::Prepaid => "prepaid",
             AccountMode::Postpaid { .. } => "postpaid",
@@ -30,7 +30,7 @@ impl AccountMode {
     }
 
     /// The wallet's floor as stored: (floor_kind, floor_micros).
-    fn floor(self) -> (&'static str, i64) {
+    pub(crate) fn floor(self) -> (&'static str, i64) {
         match self {
             AccountMode::Prepaid => ("zero", 0),
             AccountMode::Postpaid { credit_limit } => ("credit_limit", credit_limit.0),

@@ -33,13 +33,12 @@ use rust_decimal::Decimal;
 use toll_catalog::plan::{Beyond, PlanClass, PlanDef, ServiceScope, TariffRef};
 use toll_catalog::proration;
 use toll_charging::allowance::{self, Bucket, BucketSource, split_call};
-use toll_charging::ledger::{
-    self, AccountState, ChainHead, IdempotencyKey, LedgerError, Leg, TxKind, TxRequest,
-};
+use toll_charging::ledger::{self, AccountState, ChainHead, LedgerError, Leg, TxKind, TxRequest};
 use toll_charging::overage;
 use toll_core::{Micros, Rounding, RoundingMethod, UsageKind};
 
 use crate::db::{DbRow, Q, Tx, q_composed};
+use crate::keys::{KeySource, ledger_key};
 use crate::ledger::{ACCOUNT_COLUMNS, account_state, lock_head, set_head};
 use crate::{Store, StoreError, Tenant, TenantId};
 
@@ -312,7 +311,7 @@ impl Charger {
         accounts: &mut HashMap<i64, AccountState>,
         chain: &mut ChainHead,
     ) -> Result<(Decided, Vec<i64>, Option<(i64, String, String)>), String> {
-        let key = IdempotencyKey::new(ev.key.clone()).map_err(|e| e.to_string())?;
+        let key = ledger_key(KeySource::Usage, &ev.key).map_err(|e| e.to_string())?;
         if ev.quantity < 0 {
             return Err(format!("quantity {} is negative", ev.quantity));
         }
@@ -417,7 +416,7 @@ impl Charger {
                 seq.get_or_insert(c.seq);
                 entry = Some(EntryRow {
                     seq: c.seq,
-                    key: ev.key.clone(),
+                    key: req.key().as_str().to_string(),
                     at_ms: ev.at_ms,
                     debit: c.leg.debit,
                     credit: c.leg.credit,
@@ -523,7 +522,7 @@ impl Charger {
         for chunk in missing.chunks(IN_CHUNK) {
             let rows = in_query(
                 tx,
-                "SELECT id, definition FROM plan_versions WHERE tenant_id = $1 AND id IN",
+                "SELECT id, definition FROM plan_versions WHERE tenant_id = $1 AND id",
                 tenant,
                 chunk,
                 "",
@@ -558,13 +557,13 @@ async fn in_query(
     ids: &[i64],
     tail: &str,
 ) -> Result<Vec<DbRow>, StoreError> {
-    let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
-    let mut query = q_composed(format!("{head} ({}){tail}", list.join(", ")));
-    query.reserve(ids.len() + 1);
-    query.push_i64(tenant.0);
-    for id in ids {
-        query.push_i64(*id);
-    }
+    let head = head.replace("$1", &tenant.0.to_string());
+    let (head, column) = head
+        .rsplit_once(' ')
+        .map(|(h, c)| (h.to_string(), c.to_string()))
+        .unwrap_or_default();
+    let mut query = q_composed(format!("{head} {}{tail}", tx.in_list(&column, ids.len())));
+    tx.bind_set_i64(&mut query, ids);
     tx.all(query).await
 }
 
@@ -575,15 +574,12 @@ async fn existing_keys(
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let mut out = std::collections::HashSet::new();
     for chunk in keys.chunks(IN_CHUNK) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let list = tx.in_list("event_key", chunk.len());
         let mut query = q_composed(format!(
-            "SELECT event_key FROM charges WHERE tenant_id = $1 AND event_key IN ({})",
-            list.join(", ")
+            "SELECT event_key FROM charges WHERE tenant_id = {} AND {list}",
+            tenant.0
         ));
-        query.push_i64(tenant.0);
-        for k in chunk {
-            query.push_text(*k);
-        }
+        tx.bind_set_text(&mut query, chunk);
         for r in tx.all(query).await? {
             out.insert(r.text(0)?);
         }
@@ -598,17 +594,14 @@ async fn load_lines(
 ) -> Result<HashMap<String, Line>, StoreError> {
     let mut out: HashMap<String, Line> = HashMap::with_capacity(numbers.len());
     for chunk in numbers.chunks(IN_CHUNK) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let list = tx.in_list("s.number", chunk.len());
         let mut query = q_composed(format!(
             "SELECT s.id, s.number, a.wallet_id FROM subscribers s \
              JOIN accounts a ON a.id = s.account_id \
-             WHERE s.tenant_id = $1 AND s.status = 'active' AND s.number IN ({})",
-            list.join(", ")
+             WHERE s.tenant_id = {} AND s.status = 'active' AND {list}",
+            tenant.0
         ));
-        query.push_i64(tenant.0);
-        for n in chunk {
-            query.push_text(*n);
-        }
+        tx.bind_set_text(&mut query, chunk);
         for r in tx.all(query).await? {
             out.insert(
                 r.text(1)?,
@@ -627,7 +620,7 @@ async fn load_lines(
             tx,
             "SELECT l.subscriber_id, s.id, s.plan_version_id, s.anchor_date \
              FROM subscription_lines l JOIN subscriptions s ON s.id = l.subscription_id \
-             WHERE l.tenant_id = $1 AND s.status = 'active' AND l.subscriber_id IN",
+             WHERE l.tenant_id = $1 AND s.status = 'active' AND l.subscriber_id",
             tenant,
             chunk,
             " ORDER BY s.id",
@@ -660,18 +653,14 @@ async fn load_buckets(
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(IN_CHUNK) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let list = tx.in_list("subscription_id", chunk.len());
         let mut query = q_composed(format!(
             "SELECT id, subscription_id, usage, services, source, expires_ms, remaining, starts_ms \
-             FROM buckets WHERE tenant_id = $1 AND expires_ms > $2 AND remaining > 0 \
-             AND subscription_id IN ({}) ORDER BY id",
-            list.join(", ")
+             FROM buckets WHERE tenant_id = {} AND expires_ms > {min_at} AND remaining > 0 \
+             AND {list} ORDER BY id",
+            tenant.0
         ));
-        query.push_i64(tenant.0);
-        query.push_i64(min_at);
-        for id in chunk {
-            query.push_i64(*id);
-        }
+        tx.bind_set_i64(&mut query, chunk);
         for r in tx.all(query).await? {
             let usage = UsageKind::from_str(&r.text(2)?)
                 .map_err(|e| StoreError::Corrupt(format!("bucket usage: {e}")))?;
@@ -718,7 +707,7 @@ async fn load_counters(
         let rows = in_query(
             tx,
             "SELECT subscription_id, usage, period_start, accrued FROM overage_usage \
-             WHERE tenant_id = $1 AND subscription_id IN",
+             WHERE tenant_id = $1 AND subscription_id",
             tenant,
             chunk,
             "",
@@ -743,7 +732,7 @@ async fn load_accounts(
     let lock = tx.for_update();
     for chunk in ids.chunks(IN_CHUNK) {
         let head =
-            format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = $1 AND id IN");
+            format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = $1 AND id");
         let rows = in_query(tx, &head, tenant, chunk, lock).await?;
         for r in rows {
             let a = account_state(&r)?;
@@ -754,7 +743,7 @@ async fn load_accounts(
 }
 
 /// Runs a multi-row statement for `rows`, `cols` values each, in chunks.
-async fn bulk<T>(
+pub(crate) async fn bulk<T>(
     tx: &mut Tx,
     rows: &[T],
     cols: usize,
@@ -762,7 +751,7 @@ async fn bulk<T>(
     mut bind: impl FnMut(&mut Q, &T),
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut query = q_composed(sql(&Q::values_placeholders(0, chunk.len(), cols)));
+        let mut query = q_composed(sql(&tx.placeholders(0, chunk.len(), cols)));
         query.reserve(chunk.len() * cols);
         for r in chunk {
             bind(&mut query, r);

@@ -21,6 +21,10 @@ pub(crate) enum Arg {
     I64(Option<i64>),
     Text(Option<String>),
     Bytes(Vec<u8>),
+    /// PostgreSQL only: an array for `= ANY($n)`.
+    I64Array(Vec<i64>),
+    /// PostgreSQL only: an array for `= ANY($n)`.
+    TextArray(Vec<String>),
 }
 
 /// A statement with its arguments, built with [`q`] or [`q_composed`].
@@ -91,6 +95,8 @@ impl Q {
                 Arg::I64(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
+                // Never built for SQLite (see `Tx::in_list`); bound as NULL if it were.
+                Arg::I64Array(_) | Arg::TextArray(_) => query.bind(None::<i64>),
             };
         }
         query
@@ -103,14 +109,16 @@ impl Q {
                 Arg::I64(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
+                Arg::I64Array(v) => query.bind(v),
+                Arg::TextArray(v) => query.bind(v),
             };
         }
         query
     }
 
-    /// Appends `(` `$n, …` `)` groups for `rows` rows of `cols` columns, numbering from the
-    /// arguments already bound: how bulk statements are built (values still go through binds).
-    pub fn values_placeholders(first: usize, rows: usize, cols: usize) -> String {
+    /// `(` `$n, …` `)` groups for `rows` rows of `cols` columns, numbering after `first`
+    /// arguments: how bulk statements are built (values still go through binds).
+    fn numbered_placeholders(first: usize, rows: usize, cols: usize) -> String {
         let mut out = String::with_capacity(rows * cols * 6);
         let mut n = first;
         for r in 0..rows {
@@ -182,6 +190,68 @@ pub(crate) enum Tx {
 impl Tx {
     /// The suffix that locks rows a write depends on: `FOR UPDATE` on PostgreSQL; nothing on
     /// SQLite, whose `BEGIN IMMEDIATE` already holds the database's write lock.
+    /// Placeholders for `rows` × `cols` arguments of a bulk statement, in groups of `cols` when
+    /// `cols > 1`. PostgreSQL numbers them (`$n`, after `first` earlier arguments); SQLite gets
+    /// anonymous `?`, because looking up thousands of numbered names costs it quadratic time
+    /// (`sqlite3_bind_parameter_name` walks a list). A bulk statement therefore binds only its
+    /// rows' values, in order, and writes constants such as the tenant id as integer literals.
+    pub fn placeholders(&self, first: usize, rows: usize, cols: usize) -> String {
+        let numbered = Q::numbered_placeholders(first, rows, cols);
+        let text = match self {
+            Tx::Pg(_) => numbered,
+            Tx::Sqlite(_) => {
+                let mut out = String::with_capacity(numbered.len());
+                let mut in_number = false;
+                for ch in numbered.chars() {
+                    if ch == '$' {
+                        out.push('?');
+                        in_number = true;
+                    } else if in_number && ch.is_ascii_digit() {
+                    } else {
+                        in_number = false;
+                        out.push(ch);
+                    }
+                }
+                out
+            }
+        };
+        if cols == 1 {
+            text.replace(['(', ')'], "")
+        } else {
+            text
+        }
+    }
+
+    /// A set-membership test on `column` for `n` values bound with [`Tx::bind_set_i64`] or
+    /// [`Tx::bind_set_text`] (the statement's only arguments): `IN (?, …)` on SQLite, which probes
+    /// its index per value; a semi-join with one unnested array on PostgreSQL, which it can hash
+    /// or probe by index (a parameter list, `IN ($1, …)` or `= ANY($1)`, is compared linearly
+    /// against every row scanned: quadratic on a growing table).
+    pub fn in_list(&self, column: &str, n: usize) -> String {
+        match self {
+            Tx::Pg(_) => format!("{column} IN (SELECT unnest($1))"),
+            Tx::Sqlite(_) => format!("{column} IN ({})", self.placeholders(0, n, 1)),
+        }
+    }
+
+    pub fn bind_set_i64(&self, q: &mut Q, values: &[i64]) {
+        match self {
+            Tx::Pg(_) => q.args.push(Arg::I64Array(values.to_vec())),
+            Tx::Sqlite(_) => q.args.extend(values.iter().map(|v| Arg::I64(Some(*v)))),
+        }
+    }
+
+    pub fn bind_set_text(&self, q: &mut Q, values: &[&str]) {
+        match self {
+            Tx::Pg(_) => q.args.push(Arg::TextArray(
+                values.iter().map(|v| (*v).to_string()).collect(),
+            )),
+            Tx::Sqlite(_) => q
+                .args
+                .extend(values.iter().map(|v| Arg::Text(Some((*v).to_string())))),
+        }
+    }
+
     pub fn for_update(&self) -> &'static str {
         match self {
             Tx::Sqlite(_) => "",

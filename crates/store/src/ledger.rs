@@ -14,6 +14,7 @@ use toll_charging::ledger::{
 use toll_core::{Currency, Micros};
 
 use crate::db::{DbRow, Tx, q, q_composed};
+use crate::keys::{KeySource, ledger_key};
 use crate::{Store, StoreError, TenantId};
 
 /// What posting did.
@@ -275,7 +276,7 @@ impl Store {
         let posted = crate::subscriptions::post_simple(
             &mut tx,
             tenant,
-            key,
+            ledger_key(KeySource::TopUp, key)?,
             TxKind::TopUp,
             crate::now_ms(),
             memo,
@@ -289,10 +290,20 @@ impl Store {
     }
 
     /// Posts any balanced transaction (refunds, adjustments, ...): the service the HTTP API and
-    /// the billing runs use.
+    /// the billing runs use. Its key is kept apart from the keys of usage, top-ups and the
+    /// store's own postings (see [`crate::keys`]).
     pub async fn post(&self, tenant: TenantId, req: &TxRequest) -> Result<Posted, StoreError> {
+        let key = ledger_key(KeySource::Posted, req.key().as_str())?;
+        let req = TxRequest::new(
+            key,
+            req.kind(),
+            req.at_ms(),
+            req.memo(),
+            req.legs().iter().copied(),
+        )
+        .map_err(StoreError::Ledger)?;
         let mut tx = self.begin().await?;
-        let posted = post(&mut tx, tenant, req).await?;
+        let posted = post(&mut tx, tenant, &req).await?;
         tx.commit().await?;
         Ok(posted)
     }

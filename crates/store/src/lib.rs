@@ -17,6 +17,8 @@ pub mod charging;
 mod db;
 mod engine;
 mod error;
+pub mod import;
+pub mod keys;
 pub mod ledger;
 pub mod subscriptions;
 pub mod tenants;

@@ -9,8 +9,10 @@
 //!   ledger transaction judged on its net effect. The old plan's buckets end at the change; the
 //!   new plan's buckets get its allowances for the remaining days, pro rata (rounded down to
 //!   whole base units, so a change never gives more than the plan's allowance).
-//! - A change *at period end* is recorded now and applied by [`Store::renew`] when the next
-//!   period starts.
+//! - A change *at period end* is recorded now (`applied = 0`) with the day it takes effect;
+//!   rolling subscriptions into their next period (new buckets, the next fee, pending changes)
+//!   is the bill cycle's job and is not built yet, so until then charging keeps the current
+//!   plan and the current period's buckets.
 
 use std::str::FromStr;
 
@@ -20,6 +22,8 @@ use toll_catalog::lifecycle::{self, Actor, PlanStatus};
 use toll_catalog::plan::{PlanClass, PlanDef};
 use toll_catalog::proration::{self, Period};
 use toll_charging::ledger::{IdempotencyKey, Leg, TxKind, TxRequest};
+
+use crate::keys::{KeySource, ledger_key};
 use toll_core::{Micros, Rounding, RoundingMethod};
 
 use crate::catalog::version_view;
@@ -192,7 +196,7 @@ impl Store {
         grant_buckets(&mut tx, t, sub, &def, period, period.start(), &zone).await?;
         let fee = to_micros("base_fee", def.base_fee())?;
         if fee.0 > 0 {
-            let key = format!("sub:{sub}:fee:{}", period.start());
+            let key = ledger_key(KeySource::Fee, &format!("{sub}:{}", period.start()))?;
             let memo = format!(
                 "{} {} – {}",
                 def.code().as_str(),
@@ -203,7 +207,7 @@ impl Store {
             post_simple(
                 &mut tx,
                 t,
-                &key,
+                key,
                 TxKind::Charge,
                 now,
                 &memo,
@@ -240,16 +244,6 @@ impl Store {
         let new = active_version(&mut tx, t, to_plan).await?;
         let new_def = PlanDef::from_str(&new.definition)
             .map_err(|e| StoreError::Corrupt(format!("stored plan: {e}")))?;
-        if new.id == cur.version_id {
-            return Err(StoreError::Refused(
-                "the subscription is already on that version".into(),
-            ));
-        }
-        if new_def.currency() != old_def.currency() {
-            return Err(StoreError::Refused(
-                "a plan change cannot change the currency".into(),
-            ));
-        }
         let anchor = parse_date("anchor_date", &cur.anchor)?;
         let today = jiff::Timestamp::from_millisecond(now)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?
@@ -280,6 +274,37 @@ impl Store {
                 )
             }
         };
+        // A retried change finds the subscription already on the target (refused below), and a
+        // late retry after another change would take effect before it (refused further down):
+        // a change is never settled twice.
+        if new.id == cur.version_id {
+            return Err(StoreError::Refused(
+                "the subscription is already on that version".into(),
+            ));
+        }
+        if new_def.currency() != old_def.currency() {
+            return Err(StoreError::Refused(
+                "a plan change cannot change the currency".into(),
+            ));
+        }
+        // History only moves forward: a change cannot take effect before the last one did.
+        if let Some(r) = tx
+            .opt(
+                q(
+                    "SELECT MAX(effective_date) FROM subscription_changes WHERE tenant_id = $1 \
+                   AND subscription_id = $2 AND applied = 1",
+                )
+                .i64(t.0)
+                .i64(subscription),
+            )
+            .await?
+            && let Some(last) = r.opt_text(0)?
+            && date.to_string() < last
+        {
+            return Err(StoreError::Refused(format!(
+                "a change on {date} would take effect before the last change ({last})"
+            )));
+        }
         let change = tx
             .one(
                 q("INSERT INTO subscription_changes (tenant_id, subscription_id, from_version_id, \
@@ -335,7 +360,7 @@ impl Store {
                     new_def.code().as_str()
                 );
                 let req = TxRequest::new(
-                    key(&format!("change:{change}"))?,
+                    ledger_key(KeySource::Change, &format!("{subscription}:{}:{d}", new.id))?,
                     TxKind::Proration,
                     now,
                     memo,
@@ -382,16 +407,12 @@ impl Store {
     }
 }
 
-pub(crate) fn key(s: &str) -> Result<IdempotencyKey, StoreError> {
-    IdempotencyKey::new(s).map_err(|e| StoreError::invalid("key", e.to_string()))
-}
-
 /// Posts a one-leg transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn post_simple(
     tx: &mut Tx,
     tenant: TenantId,
-    key_text: &str,
+    key: IdempotencyKey,
     kind: TxKind,
     at_ms: i64,
     memo: &str,
@@ -399,18 +420,12 @@ pub(crate) async fn post_simple(
     credit: i64,
     amount: Micros,
 ) -> Result<crate::ledger::Posted, StoreError> {
-    let req = TxRequest::new(
-        key(key_text)?,
-        kind,
-        at_ms,
-        memo,
-        [Leg::new(debit, credit, amount)],
-    )
-    .map_err(|e| StoreError::invalid("amount", e.to_string()))?;
+    let req = TxRequest::new(key, kind, at_ms, memo, [Leg::new(debit, credit, amount)])
+        .map_err(|e| StoreError::invalid("amount", e.to_string()))?;
     crate::ledger::post(tx, tenant, &req).await
 }
 
-async fn active_version(
+pub(crate) async fn active_version(
     tx: &mut Tx,
     tenant: TenantId,
     plan: &str,

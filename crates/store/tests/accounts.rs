@@ -221,3 +221,73 @@ async fn tenants_cannot_see_or_touch_each_other() {
         );
     }
 }
+
+/// A retried change is recorded once, and history never moves backwards.
+#[tokio::test]
+async fn plan_changes_are_idempotent_and_never_backdated() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = tenant(s, "acme").await;
+        s.create_customer(t.id, "c1", "王五").await.unwrap();
+        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
+            .await
+            .unwrap();
+        s.top_up(t.id, "a1", m("500"), "pay-1", "").await.unwrap();
+        s.add_subscriber(t.id, "a1", "13700137000").await.unwrap();
+        active_plan(s, &t, "p100", "100").await;
+        active_plan(s, &t, "p200", "200").await;
+        let lines = ["13700137000".to_string()];
+        let req = SubscribeRequest {
+            account: "a1",
+            plan: "p100",
+            lines: &lines,
+            start: date(2026, 11, 1),
+        };
+        let sub = s.subscribe(&t, &req, &actor("ops")).await.unwrap();
+        let ops = actor("ops");
+        let up = s.change_plan(
+            &t,
+            sub.id,
+            "p200",
+            ChangeWhen::Now(date(2026, 11, 16)),
+            &ops,
+            "",
+        );
+        let first = up.await.unwrap();
+        // The client retries the upgrade at once: refused, nothing settled twice.
+        let bal = s.account(t.id, "a1").await.unwrap().balance;
+        let when = ChangeWhen::Now(date(2026, 11, 16));
+        let retry = s.change_plan(&t, sub.id, "p200", when, &ops, "").await;
+        assert!(
+            matches!(retry, Err(StoreError::Refused(_))),
+            "{}: {retry:?}",
+            e.name
+        );
+        assert_eq!(s.account(t.id, "a1").await.unwrap().balance, bal);
+        assert_eq!(first.charge, m("100"));
+        let down = ChangeWhen::Now(date(2026, 11, 20));
+        s.change_plan(&t, sub.id, "p100", down, &ops, "")
+            .await
+            .unwrap();
+        let before = s.account(t.id, "a1").await.unwrap().balance;
+        // A late retry of the upgrade, after the downgrade, would backdate: refused, nothing
+        // settled.
+        let when = ChangeWhen::Now(date(2026, 11, 16));
+        let late = s.change_plan(&t, sub.id, "p200", when, &ops, "").await;
+        assert!(
+            matches!(late, Err(StoreError::Refused(_))),
+            "{}: {late:?}",
+            e.name
+        );
+        assert_eq!(s.account(t.id, "a1").await.unwrap().balance, before);
+        // A new change dated before the last one is refused.
+        let back = ChangeWhen::Now(date(2026, 11, 18));
+        let err = s.change_plan(&t, sub.id, "p200", back, &ops, "").await;
+        assert!(
+            matches!(err, Err(StoreError::Refused(_))),
+            "{}: {err:?}",
+            e.name
+        );
+        assert_eq!(s.subscription_changes(t.id, sub.id).await.unwrap().len(), 2);
+    }
+}

@@ -191,3 +191,22 @@ async fn a_line_without_a_plan_pays_the_rated_cost() {
         );
     }
 }
+
+/// An event id that equals a payment id is still charged: ledger keys are namespaced by source.
+#[tokio::test]
+async fn event_keys_never_collide_with_other_ledger_keys() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = setup(s, "100").await; // top-up key "pay-1"
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        let mut call = ev("pay-1", "13800138000", UsageKind::Sms, 1);
+        call.usage = UsageKind::Voice;
+        call.quantity = 6_060; // 61 s beyond the 5,999 left: 2 started minutes, 0.30
+        let out = c
+            .charge_batch(&[ev("ok-1", "13800138000", UsageKind::Voice, 1), call])
+            .await;
+        let out = out.unwrap();
+        assert_eq!(charged(&out[1]), (m("0.3"), 5_999), "{}", e.name);
+        assert!(s.verify_ledger(t.id).await.unwrap().is_intact());
+    }
+}

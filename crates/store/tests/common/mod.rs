@@ -40,9 +40,40 @@ pub async fn engines() -> Vec<Fresh> {
     out
 }
 
+static SWEPT: std::sync::Once = std::sync::Once::new();
+
+/// Drops test schemas older than an hour (left by earlier runs), once per test process: runs
+/// never share schemas, and the shared server does not fill up with them.
+async fn sweep_old_schemas(url: &str) {
+    let Ok(pool) = sqlx::PgPool::connect(url).await else {
+        return;
+    };
+    let cutoff = jiff::Timestamp::now().as_millisecond() - 3_600_000;
+    let names: Vec<(String,)> = sqlx::query_as(
+        "SELECT schema_name::text FROM information_schema.schemata \
+         WHERE schema_name LIKE 'toll\\_test\\_%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_default();
+    for (name,) in names {
+        let made = name.split('_').nth(3).and_then(|ms| ms.parse::<i64>().ok());
+        if made.is_some_and(|ms| ms < cutoff) {
+            let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+        }
+    }
+    pool.close().await;
+}
+
 /// A fresh migrated PostgreSQL schema, when `TOLL_TEST_DATABASE_URL` is set.
 pub async fn postgres() -> Option<Store> {
     let url = std::env::var("TOLL_TEST_DATABASE_URL").ok()?;
+    let mut first = false;
+    SWEPT.call_once(|| first = true);
+    if first {
+        sweep_old_schemas(&url).await;
+    }
     let schema = format!(
         "toll_test_{}_{}_{}",
         std::process::id(),
