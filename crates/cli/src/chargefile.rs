@@ -78,6 +78,61 @@ impl TailRater for TariffRater {
         start_ms: i64,
         quantity: i64,
     ) -> Result<Decimal, String> {
+        let (tor, destination, start, usage) = self.tail_parts(event, start_ms, quantity)?;
+        let ev = Event {
+            tenant: &self.tenant,
+            category: &tariff.category,
+            subject: &tariff.subject,
+            destination,
+            start,
+            offset: jiff::tz::Offset::UTC,
+            usage,
+            tor,
+            route_carrier: None,
+        };
+        toll_rating::rate(&self.tariff, &ev)
+            .map(|r| r.cost)
+            .map_err(|e| e.to_string())
+    }
+
+    fn max_tail(
+        &self,
+        event: &UsageEvent,
+        tariff: &TariffRef,
+        start_ms: i64,
+        quantity: i64,
+        available: Decimal,
+    ) -> Result<i64, String> {
+        let (tor, destination, start, usage) = self.tail_parts(event, start_ms, quantity)?;
+        let ev = Event {
+            tenant: &self.tenant,
+            category: &tariff.category,
+            subject: &tariff.subject,
+            destination,
+            start,
+            offset: jiff::tz::Offset::UTC,
+            usage,
+            tor,
+            route_carrier: None,
+        };
+        let m = toll_rating::max_usage(&self.tariff, &ev, available).map_err(|e| e.to_string())?;
+        // Whole base units: a started second is not allowed unless it is paid for.
+        Ok(if tor.is_time() {
+            m.usage / 1_000_000_000
+        } else {
+            m.usage
+        })
+    }
+}
+
+impl TariffRater {
+    /// The rating fields of a call's tail: type of record, callee, start and usage.
+    fn tail_parts<'e>(
+        &self,
+        event: &'e UsageEvent,
+        start_ms: i64,
+        quantity: i64,
+    ) -> Result<(Tor, &'e str, Timestamp, i64), String> {
         let tor = match event.usage {
             UsageKind::Voice => Tor::Voice,
             UsageKind::Sms => Tor::Sms,
@@ -96,20 +151,7 @@ impl TailRater for TariffRater {
         } else {
             quantity
         };
-        let ev = Event {
-            tenant: &self.tenant,
-            category: &tariff.category,
-            subject: &tariff.subject,
-            destination,
-            start,
-            offset: jiff::tz::Offset::UTC,
-            usage,
-            tor,
-            route_carrier: None,
-        };
-        toll_rating::rate(&self.tariff, &ev)
-            .map(|r| r.cost)
-            .map_err(|e| e.to_string())
+        Ok((tor, destination, start, usage))
     }
 }
 
@@ -253,4 +295,76 @@ pub async fn run(db: &DbArgs, args: &ChargeArgs) -> anyhow::Result<ChargeSummary
     refused_out.flush()?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+#[derive(Args, Debug)]
+pub struct AuthorizeArgs {
+    /// The tenant (its slug).
+    #[arg(long, env = "TOLL_TENANT")]
+    pub tenant: String,
+    /// The subscriber line.
+    #[arg(long)]
+    pub number: String,
+    /// voice, sms, data or a custom usage type.
+    #[arg(long, default_value = "voice")]
+    pub usage: String,
+    /// The most usage asked for: a duration for voice (`1h`), base units otherwise.
+    #[arg(long)]
+    pub quantity: String,
+    /// Start, RFC 3339 with offset.
+    #[arg(long)]
+    pub start: String,
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The number called, when the plan prices calls beyond its allowances by tariff.
+    #[arg(long)]
+    pub destination: Option<String>,
+    #[arg(long)]
+    pub tariff: Option<PathBuf>,
+    #[arg(long)]
+    pub tariff_tenant: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `toll authorize`: how much of a usage the line's allowances and balance allow now.
+pub async fn authorize(
+    db: &DbArgs,
+    args: &AuthorizeArgs,
+) -> anyhow::Result<toll_store::charging::Authorization> {
+    let header = csv::StringRecord::from(vec![
+        "key",
+        "number",
+        "usage",
+        "service",
+        "start",
+        "quantity",
+        "destination",
+    ]);
+    let row = csv::StringRecord::from(vec![
+        "authorize",
+        args.number.as_str(),
+        args.usage.as_str(),
+        args.service.as_deref().unwrap_or(""),
+        args.start.as_str(),
+        args.quantity.as_str(),
+        args.destination.as_deref().unwrap_or(""),
+    ]);
+    let ev =
+        parse_row(&header, &row).map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.reason))?;
+    let store = open(db).await?;
+    let tenant = store.tenant(&args.tenant).await?;
+    let mut charger = Charger::new(store, tenant.clone())?;
+    if let Some(dir) = &args.tariff {
+        let loaded =
+            crate::load::load(dir).with_context(|| format!("loading tariff {}", dir.display()))?;
+        charger = charger.with_rater(Arc::new(TariffRater {
+            tariff: loaded.tariff,
+            tenant: args
+                .tariff_tenant
+                .clone()
+                .unwrap_or_else(|| tenant.slug.clone()),
+        }));
+    }
+    Ok(charger.authorize(&ev).await?)
 }

@@ -60,6 +60,8 @@ enum Command {
     Topup(admin::TopUpArgs),
     /// Charge a CSV file of usage events (allowances, overage, wallet, ledger).
     Charge(toll_cli::chargefile::ChargeArgs),
+    /// How much of a usage a line may have now (allowances, then balance): prepaid authorisation.
+    Authorize(toll_cli::chargefile::AuthorizeArgs),
     /// The ledger: `toll ledger verify`.
     #[command(subcommand)]
     Ledger(admin::LedgerCmd),
@@ -166,6 +168,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Topup(args) => admin::runtime()?.block_on(admin::top_up(&cli.db, &args)),
         Command::Charge(args) => admin::runtime()?.block_on(admin::charge(&cli.db, &args)),
+        Command::Authorize(args) => admin::runtime()?.block_on(async {
+            let a = toll_cli::chargefile::authorize(&cli.db, &args).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&a)?);
+            } else {
+                println!(
+                    "allowed {} (allowances {}, balance {}), limited by {}",
+                    a.allowed, a.from_allowances, a.from_balance, a.limited_by
+                );
+            }
+            Ok(if a.allowed == 0 {
+                ExitCode::from(EXIT_UNRATABLE)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }),
         Command::Ledger(cmd) => admin::runtime()?.block_on(admin::ledger_cmd(&cli.db, &cmd)),
     }
 }

@@ -98,6 +98,31 @@ pub trait TailRater: Send + Sync {
         start_ms: i64,
         quantity: i64,
     ) -> Result<Decimal, String>;
+
+    /// The most base units (≤ `quantity`) of `event` from `start_ms` that `available` pays for
+    /// with the tariff: prepaid authorisation of a call's part beyond the allowances.
+    fn max_tail(
+        &self,
+        event: &UsageEvent,
+        tariff: &TariffRef,
+        start_ms: i64,
+        quantity: i64,
+        available: Decimal,
+    ) -> Result<i64, String>;
+}
+
+/// The answer to "how much of this usage may go ahead?" (prepaid authorisation).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Authorization {
+    /// Base units allowed, ≤ the requested quantity; 0 is a refusal.
+    pub allowed: i64,
+    /// Of which covered by allowances.
+    pub from_allowances: i64,
+    /// Of which paid from the balance.
+    pub from_balance: i64,
+    /// What stopped it: `requested` (all of it may go ahead), `balance` or `plan` (the plan
+    /// prices nothing beyond its allowances).
+    pub limited_by: &'static str,
 }
 
 /// Charges batches of events for one tenant, caching plan definitions (an approved version
@@ -231,7 +256,7 @@ impl Charger {
         let revenue = crate::books::book_id(&mut tx, t, "revenue").await?;
         let mut account_ids: Vec<i64> = lines.values().map(|l| l.wallet).collect();
         account_ids.push(revenue);
-        let mut accounts = load_accounts(&mut tx, t, &account_ids).await?;
+        let mut accounts = load_accounts(&mut tx, t, &account_ids, true).await?;
         self.load_plans(&mut tx, t, &lines).await?;
 
         let mut out = Vec::with_capacity(events.len());
@@ -499,6 +524,143 @@ impl Charger {
         rater.rate_tail(ev, tariff, start, quantity)
     }
 
+    /// How much of `event` (its `quantity` is the most requested, e.g. a call's longest
+    /// length) the line's allowances and balance allow now, without charging anything. Reads
+    /// one consistent snapshot; the charge that follows may still be refused if the balance
+    /// moved in between, which is why charging checks again.
+    pub async fn authorize(&self, ev: &UsageEvent) -> Result<Authorization, StoreError> {
+        if ev.quantity < 0 {
+            return Err(StoreError::invalid("quantity", "must not be negative"));
+        }
+        let t = self.tenant.id;
+        let number = crate::accounts::normalise_number(&ev.number)?;
+        let mut tx = self.store.read().await?;
+        let lines = load_lines(&mut tx, t, &[number.as_str()]).await?;
+        let line = lines
+            .get(&number)
+            .ok_or_else(|| StoreError::not_found("line", &number))?;
+        let subs: Vec<i64> = line.subscriptions.iter().map(|s| s.id).collect();
+        let mut late = HashMap::new();
+        let buckets = load_buckets(&mut tx, t, &subs, ev.at_ms, &mut late).await?;
+        let counters = load_counters(&mut tx, t, &subs).await?;
+        let accounts = load_accounts(&mut tx, t, &[line.wallet], false).await?;
+        self.load_plans(&mut tx, t, &lines).await?;
+        let wallet = accounts
+            .get(&line.wallet)
+            .ok_or_else(|| StoreError::Corrupt("line without wallet".into()))?;
+        let available: Option<Decimal> = wallet
+            .floor
+            .min_balance()
+            .map(|min| wallet.balance().to_decimal() - min.to_decimal());
+
+        let mut pool: Vec<Bucket> = line
+            .subscriptions
+            .iter()
+            .flat_map(|s| buckets.get(&s.id).into_iter().flatten())
+            .filter(|b| late.get(&b.id).is_none_or(|starts| *starts <= ev.at_ms))
+            .cloned()
+            .collect();
+        let c = allowance::consume(
+            &mut pool,
+            &ev.usage,
+            ev.service.as_deref(),
+            ev.quantity,
+            ev.at_ms,
+        )
+        .map_err(|e| StoreError::invalid("quantity", e.to_string()))?;
+        let done = |from_balance: i64, limited_by: &'static str| Authorization {
+            allowed: c.covered + from_balance,
+            from_allowances: c.covered,
+            from_balance,
+            limited_by,
+        };
+        if c.uncovered == 0 {
+            return Ok(done(0, "requested"));
+        }
+        let base = {
+            let plans = self
+                .plans
+                .lock()
+                .map_err(|_| StoreError::Corrupt("plan cache".into()))?;
+            line.subscriptions.iter().find_map(|s| {
+                let def = plans.get(&s.version)?;
+                (def.class() == PlanClass::Base).then(|| (s.clone(), Arc::clone(def)))
+            })
+        };
+        let Some((sub, def)) = base else {
+            return Err(StoreError::Refused(
+                "the line has no plan: authorise with the tariff (toll max-usage)".into(),
+            ));
+        };
+        let paid = match def.beyond_allowance(&ev.usage) {
+            Beyond::Nothing => return Ok(done(0, "plan")),
+            Beyond::Overage(rule) => {
+                let day = jiff::Timestamp::from_millisecond(ev.at_ms)
+                    .map_err(|e| StoreError::invalid("start", e.to_string()))?
+                    .to_zoned(self.zone.clone())
+                    .date();
+                let period = proration::period_containing(def.validity(), sub.anchor, day)
+                    .map_err(|e| StoreError::invalid("start", e.to_string()))?;
+                let key = (
+                    sub.id,
+                    ev.usage.as_str().to_string(),
+                    period.start().to_string(),
+                );
+                let before = counters.get(&key).copied().unwrap_or(0);
+                let cost = |u: i64| -> Result<Decimal, StoreError> {
+                    overage::price_overage(rule, before, u)
+                        .map(|o| o.rounded_amount(self.rounding))
+                        .map_err(|e| StoreError::invalid("quantity", e.to_string()))
+                };
+                match available {
+                    None => c.uncovered,
+                    Some(avail) if cost(c.uncovered)? <= avail => c.uncovered,
+                    Some(avail) => {
+                        // The largest affordable quantity: cost only grows with usage for
+                        // every model overage allows but `volume`, where the search still
+                        // returns an affordable (if not always the largest) quantity.
+                        let (mut lo, mut hi) = (0_i64, c.uncovered);
+                        while lo < hi {
+                            let mid = lo + (hi - lo + 1) / 2;
+                            if cost(mid)? <= avail {
+                                lo = mid;
+                            } else {
+                                hi = mid - 1;
+                            }
+                        }
+                        lo
+                    }
+                }
+            }
+            Beyond::Tariff(tariff) => {
+                let rater = self.rater.as_ref().ok_or_else(|| {
+                    StoreError::Refused(
+                        "the plan prices this usage by tariff; none is loaded".into(),
+                    )
+                })?;
+                let start = if ev.usage == UsageKind::Voice {
+                    ev.at_ms + c.covered * 1000
+                } else {
+                    ev.at_ms
+                };
+                match available {
+                    None => c.uncovered,
+                    Some(avail) => rater
+                        .max_tail(ev, tariff, start, c.uncovered, avail)
+                        .map_err(StoreError::Refused)?,
+                }
+            }
+        };
+        Ok(done(
+            paid,
+            if paid < c.uncovered {
+                "balance"
+            } else {
+                "requested"
+            },
+        ))
+    }
+
     async fn load_plans(
         &self,
         tx: &mut Tx,
@@ -724,12 +886,13 @@ async fn load_accounts(
     tx: &mut Tx,
     tenant: TenantId,
     ids: &[i64],
+    for_update: bool,
 ) -> Result<HashMap<i64, AccountState>, StoreError> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
-    let lock = tx.for_update();
+    let lock = if for_update { tx.for_update() } else { "" };
     for chunk in ids.chunks(IN_CHUNK) {
         let head =
             format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = $1 AND id");

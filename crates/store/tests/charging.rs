@@ -210,3 +210,47 @@ async fn event_keys_never_collide_with_other_ledger_keys() {
         assert!(s.verify_ledger(t.id).await.unwrap().is_intact());
     }
 }
+
+/// Prepaid authorisation: allowances first, then what the balance pays for at the overage price.
+#[tokio::test]
+async fn authorization_counts_allowances_then_what_the_balance_pays_for() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = setup(s, "10.5").await; // 0.5 left after the fee
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        // 100 minutes free, then 0.15 per started minute: 0.5 pays for 3 minutes.
+        let a = c
+            .authorize(&ev("q", "13800138000", UsageKind::Voice, 7_200))
+            .await
+            .unwrap();
+        assert_eq!(
+            (a.allowed, a.from_allowances, a.from_balance, a.limited_by),
+            (6_180, 6_000, 180, "balance"),
+            "{}",
+            e.name
+        );
+        let a = c
+            .authorize(&ev("q", "13800138000", UsageKind::Voice, 600))
+            .await
+            .unwrap();
+        assert_eq!((a.allowed, a.limited_by), (600, "requested"));
+        // No SMS allowance and no SMS overage: refused by the plan.
+        let a = c
+            .authorize(&ev("q", "13800138000", UsageKind::Sms, 1))
+            .await
+            .unwrap();
+        assert_eq!((a.allowed, a.limited_by), (0, "plan"));
+        // Authorising charges nothing; charging what was authorised succeeds.
+        assert_eq!(s.account(t.id, "a1").await.unwrap().balance, m("0.5"));
+        let out = c
+            .charge(&ev("k1", "13800138000", UsageKind::Voice, 6_180))
+            .await
+            .unwrap();
+        assert_eq!(charged(&out), (m("0.45"), 6_000), "{}", e.name);
+        let a = c
+            .authorize(&ev("q", "13800138000", UsageKind::Voice, 60))
+            .await
+            .unwrap();
+        assert_eq!((a.allowed, a.limited_by), (0, "balance"), "{}", e.name);
+    }
+}
