@@ -375,6 +375,17 @@ impl Store {
             set_head(&mut tx, t, &chain).await?;
         }
         tx.commit().await?;
+        // A bulk load changes the tables' sizes at once; planners that still believe the old
+        // sizes pick plans for tiny tables (PostgreSQL's autovacuum would catch up only a
+        // minute later). Refresh the statistics now.
+        let mut tx = self.begin().await?;
+        let analyze = match tx {
+            Tx::Pg(_) => "ANALYZE customers, accounts, subscribers, subscriptions, \
+                          subscription_lines, buckets, ledger_accounts",
+            Tx::Sqlite(_) => "PRAGMA optimize",
+        };
+        tx.exec(crate::db::q(analyze)).await?;
+        tx.commit().await?;
         Ok(lines.len())
     }
 }
