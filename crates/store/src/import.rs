@@ -380,8 +380,10 @@ impl Store {
         // minute later). Refresh the statistics now.
         let mut tx = self.begin().await?;
         let analyze = match tx {
-            Tx::Pg(_) => "ANALYZE customers, accounts, subscribers, subscriptions, \
-                          subscription_lines, buckets, ledger_accounts",
+            Tx::Pg(_) => {
+                "ANALYZE customers, accounts, subscribers, subscriptions, \
+                          subscription_lines, buckets, ledger_accounts"
+            }
             Tx::Sqlite(_) => "PRAGMA optimize",
         };
         tx.exec(crate::db::q(analyze)).await?;
