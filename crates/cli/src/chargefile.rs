@@ -78,18 +78,7 @@ impl TailRater for TariffRater {
         start_ms: i64,
         quantity: i64,
     ) -> Result<Decimal, String> {
-        let (tor, destination, start, usage) = self.tail_parts(event, start_ms, quantity)?;
-        let ev = Event {
-            tenant: &self.tenant,
-            category: &tariff.category,
-            subject: &tariff.subject,
-            destination,
-            start,
-            offset: jiff::tz::Offset::UTC,
-            usage,
-            tor,
-            route_carrier: None,
-        };
+        let ev = self.tail_event(event, tariff, start_ms, quantity)?;
         toll_rating::rate(&self.tariff, &ev)
             .map(|r| r.cost)
             .map_err(|e| e.to_string())
@@ -103,21 +92,10 @@ impl TailRater for TariffRater {
         quantity: i64,
         available: Decimal,
     ) -> Result<i64, String> {
-        let (tor, destination, start, usage) = self.tail_parts(event, start_ms, quantity)?;
-        let ev = Event {
-            tenant: &self.tenant,
-            category: &tariff.category,
-            subject: &tariff.subject,
-            destination,
-            start,
-            offset: jiff::tz::Offset::UTC,
-            usage,
-            tor,
-            route_carrier: None,
-        };
+        let ev = self.tail_event(event, tariff, start_ms, quantity)?;
         let m = toll_rating::max_usage(&self.tariff, &ev, available).map_err(|e| e.to_string())?;
         // Whole base units: a started second is not allowed unless it is paid for.
-        Ok(if tor.is_time() {
+        Ok(if ev.tor.is_time() {
             m.usage / 1_000_000_000
         } else {
             m.usage
@@ -126,13 +104,15 @@ impl TailRater for TariffRater {
 }
 
 impl TariffRater {
-    /// The rating fields of a call's tail: type of record, callee, start and usage.
-    fn tail_parts<'e>(
-        &self,
+    /// The rating event for `quantity` base units of `event` from `start_ms`, priced with the
+    /// plan's rating profile.
+    fn tail_event<'e>(
+        &'e self,
         event: &'e UsageEvent,
+        tariff: &'e TariffRef,
         start_ms: i64,
         quantity: i64,
-    ) -> Result<(Tor, &'e str, Timestamp, i64), String> {
+    ) -> Result<Event<'e>, String> {
         let tor = match event.usage {
             UsageKind::Voice => Tor::Voice,
             UsageKind::Sms => Tor::Sms,
@@ -151,7 +131,17 @@ impl TariffRater {
         } else {
             quantity
         };
-        Ok((tor, destination, start, usage))
+        Ok(Event {
+            tenant: &self.tenant,
+            category: &tariff.category,
+            subject: &tariff.subject,
+            destination,
+            start,
+            offset: jiff::tz::Offset::UTC,
+            usage,
+            tor,
+            route_carrier: None,
+        })
     }
 }
 

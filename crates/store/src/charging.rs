@@ -342,26 +342,10 @@ impl Charger {
         }
         let at = jiff::Timestamp::from_millisecond(ev.at_ms).map_err(|e| e.to_string())?;
         let day = at.to_zoned(self.zone.clone()).date();
-        let plans = self
-            .plans
-            .lock()
-            .map_err(|_| "plan cache poisoned".to_string())?;
-        // The base plan prices what allowances leave; add-on packs only add allowances.
-        let base = line.subscriptions.iter().find_map(|s| {
-            let def = plans.get(&s.version)?;
-            (def.class() == PlanClass::Base).then(|| (s.clone(), Arc::clone(def)))
-        });
-        drop(plans);
+        let base = self.base_plan(line).map_err(|e| e.to_string())?;
 
         // Draw on a copy of the line's buckets: a refused event must leave them untouched.
-        // Buckets granted by a plan change start on the change day: not before.
-        let mut pool: Vec<Bucket> = line
-            .subscriptions
-            .iter()
-            .flat_map(|s| buckets.get(&s.id).into_iter().flatten())
-            .filter(|b| late.get(&b.id).is_none_or(|starts| *starts <= ev.at_ms))
-            .cloned()
-            .collect();
+        let mut pool = usable_buckets(line, buckets, late, ev.at_ms);
         let consumption = allowance::consume(
             &mut pool,
             &ev.usage,
@@ -553,13 +537,7 @@ impl Charger {
             .min_balance()
             .map(|min| wallet.balance().to_decimal() - min.to_decimal());
 
-        let mut pool: Vec<Bucket> = line
-            .subscriptions
-            .iter()
-            .flat_map(|s| buckets.get(&s.id).into_iter().flatten())
-            .filter(|b| late.get(&b.id).is_none_or(|starts| *starts <= ev.at_ms))
-            .cloned()
-            .collect();
+        let mut pool = usable_buckets(line, &buckets, &late, ev.at_ms);
         let c = allowance::consume(
             &mut pool,
             &ev.usage,
@@ -577,16 +555,7 @@ impl Charger {
         if c.uncovered == 0 {
             return Ok(done(0, "requested"));
         }
-        let base = {
-            let plans = self
-                .plans
-                .lock()
-                .map_err(|_| StoreError::Corrupt("plan cache".into()))?;
-            line.subscriptions.iter().find_map(|s| {
-                let def = plans.get(&s.version)?;
-                (def.class() == PlanClass::Base).then(|| (s.clone(), Arc::clone(def)))
-            })
-        };
+        let base = self.base_plan(line)?;
         let Some((sub, def)) = base else {
             return Err(StoreError::Refused(
                 "the line has no plan: authorise with the tariff (toll max-usage)".into(),
@@ -661,6 +630,19 @@ impl Charger {
         ))
     }
 
+    /// The line's base plan (with its subscription): it prices what the allowances leave;
+    /// add-on packs only add allowances.
+    fn base_plan(&self, line: &Line) -> Result<Option<(Sub, Arc<PlanDef>)>, StoreError> {
+        let plans = self
+            .plans
+            .lock()
+            .map_err(|_| StoreError::Corrupt("plan cache".into()))?;
+        Ok(line.subscriptions.iter().find_map(|s| {
+            let def = plans.get(&s.version)?;
+            (def.class() == PlanClass::Base).then(|| (s.clone(), Arc::clone(def)))
+        }))
+    }
+
     async fn load_plans(
         &self,
         tx: &mut Tx,
@@ -702,6 +684,23 @@ impl Charger {
         }
         Ok(())
     }
+}
+
+/// Copies of the line's buckets an event at `at_ms` may draw on (a copy, so that a refused event
+/// leaves the batch's state untouched). Buckets granted by a plan change start on the change day:
+/// not before.
+fn usable_buckets(
+    line: &Line,
+    buckets: &HashMap<i64, Vec<Bucket>>,
+    late: &HashMap<i64, i64>,
+    at_ms: i64,
+) -> Vec<Bucket> {
+    line.subscriptions
+        .iter()
+        .flat_map(|s| buckets.get(&s.id).into_iter().flatten())
+        .filter(|b| late.get(&b.id).is_none_or(|starts| *starts <= at_ms))
+        .cloned()
+        .collect()
 }
 
 fn base_validity(base: &Option<(Sub, Arc<PlanDef>)>) -> toll_catalog::plan::Validity {
