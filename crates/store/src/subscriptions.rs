@@ -360,7 +360,9 @@ impl Store {
                     new_def.code().as_str()
                 );
                 let req = TxRequest::new(
-                    ledger_key(KeySource::Change, &format!("{subscription}:{}:{d}", new.id))?,
+                    // One key per recorded change: the business rules (already on the target, no
+                    // backdating) are what keep a change from being settled twice.
+                    ledger_key(KeySource::Change, &change.to_string())?,
                     TxKind::Proration,
                     now,
                     memo,
