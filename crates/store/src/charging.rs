@@ -257,6 +257,7 @@ impl Charger {
         let mut account_ids: Vec<i64> = lines.values().map(|l| l.wallet).collect();
         account_ids.push(revenue);
         let mut accounts = load_accounts(&mut tx, t, &account_ids, true).await?;
+        let loaded = accounts.clone();
         self.load_plans(&mut tx, t, &lines).await?;
 
         let mut out = Vec::with_capacity(events.len());
@@ -314,7 +315,7 @@ impl Charger {
         touched_counters.sort();
         touched_counters.dedup();
         write_counters(&mut tx, t, &touched_counters, &counters).await?;
-        write_accounts(&mut tx, t, &accounts).await?;
+        write_accounts(&mut tx, t, &accounts, &loaded).await?;
         if chain != head {
             set_head(&mut tx, t, &chain).await?;
         }
@@ -1051,14 +1052,18 @@ async fn write_counters(
     .await
 }
 
-/// Writes the running totals of every account the batch loaded (unchanged ones included: one
-/// statement either way, and the rows are locked already).
+/// Writes the running totals of the accounts the batch moved (most events of a batch are
+/// covered by allowances and move none).
 async fn write_accounts(
     tx: &mut Tx,
     tenant: TenantId,
     accounts: &HashMap<i64, AccountState>,
+    loaded: &HashMap<i64, AccountState>,
 ) -> Result<(), StoreError> {
-    let mut rows: Vec<&AccountState> = accounts.values().collect();
+    let mut rows: Vec<&AccountState> = accounts
+        .values()
+        .filter(|a| loaded.get(&a.id) != Some(*a))
+        .collect();
     rows.sort_by_key(|a| a.id);
     bulk(
         tx,

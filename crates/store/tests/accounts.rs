@@ -8,7 +8,8 @@ use toll_charging::ledger::LedgerError;
 use toll_core::Micros;
 use toll_store::StoreError;
 use toll_store::accounts::AccountMode;
-use toll_store::subscriptions::{ChangeWhen, SubscribeRequest};
+use toll_store::subscriptions::{ChangeWhen, SubscribeRequest, SubscriptionView};
+use toll_store::{Store, Tenant};
 
 fn m(s: &str) -> Micros {
     s.parse().unwrap()
@@ -112,28 +113,35 @@ async fn postpaid_goes_down_to_its_credit_limit_only() {
     }
 }
 
+/// Prepaid account `a1` topped up with 500, its line 13700137000 on p100 (100/month) from
+/// Nov 1, with p200 (200/month) also on sale.
+async fn on_p100_from_november(s: &Store) -> (Tenant, SubscriptionView) {
+    let t = tenant(s, "acme").await;
+    s.create_customer(t.id, "c1", "王五").await.unwrap();
+    s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
+        .await
+        .unwrap();
+    s.top_up(t.id, "a1", m("500"), "pay-1", "").await.unwrap();
+    s.add_subscriber(t.id, "a1", "13700137000").await.unwrap();
+    active_plan(s, &t, "p100", "100").await;
+    active_plan(s, &t, "p200", "200").await;
+    let lines = ["13700137000".to_string()];
+    let req = SubscribeRequest {
+        account: "a1",
+        plan: "p100",
+        lines: &lines,
+        start: date(2026, 11, 1),
+    };
+    let sub = s.subscribe(&t, &req, &actor("ops")).await.unwrap();
+    (t, sub)
+}
+
 /// The example: 100/month → 200/month on day 16 of a 30-day month.
 #[tokio::test]
 async fn plan_change_mid_month_is_prorated_by_day_with_history() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = tenant(s, "acme").await;
-        s.create_customer(t.id, "c1", "王五").await.unwrap();
-        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-            .await
-            .unwrap();
-        s.top_up(t.id, "a1", m("500"), "pay-1", "").await.unwrap();
-        s.add_subscriber(t.id, "a1", "13700137000").await.unwrap();
-        active_plan(s, &t, "p100", "100").await;
-        active_plan(s, &t, "p200", "200").await;
-        let lines = ["13700137000".to_string()];
-        let req = SubscribeRequest {
-            account: "a1",
-            plan: "p100",
-            lines: &lines,
-            start: date(2026, 11, 1),
-        };
-        let sub = s.subscribe(&t, &req, &actor("ops")).await.unwrap();
+        let (t, sub) = on_p100_from_november(s).await;
         assert_eq!(s.account(t.id, "a1").await.unwrap().balance, m("400"));
 
         let when = ChangeWhen::Now(date(2026, 11, 16));
@@ -222,28 +230,12 @@ async fn tenants_cannot_see_or_touch_each_other() {
     }
 }
 
-/// A retried change is recorded once, and history never moves backwards.
+/// A retried change is refused rather than settled twice, and history never moves backwards.
 #[tokio::test]
 async fn plan_changes_are_idempotent_and_never_backdated() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = tenant(s, "acme").await;
-        s.create_customer(t.id, "c1", "王五").await.unwrap();
-        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-            .await
-            .unwrap();
-        s.top_up(t.id, "a1", m("500"), "pay-1", "").await.unwrap();
-        s.add_subscriber(t.id, "a1", "13700137000").await.unwrap();
-        active_plan(s, &t, "p100", "100").await;
-        active_plan(s, &t, "p200", "200").await;
-        let lines = ["13700137000".to_string()];
-        let req = SubscribeRequest {
-            account: "a1",
-            plan: "p100",
-            lines: &lines,
-            start: date(2026, 11, 1),
-        };
-        let sub = s.subscribe(&t, &req, &actor("ops")).await.unwrap();
+        let (t, sub) = on_p100_from_november(s).await;
         let ops = actor("ops");
         let up = s.change_plan(
             &t,
