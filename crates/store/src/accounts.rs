@@ -172,6 +172,8 @@ impl Store {
     ) -> Result<SubscriberView, StoreError> {
         let number = normalise_number(number)?;
         let mut tx = self.begin().await?;
+        // Chargers cache lines, subscriptions and buckets: tell them this changes some.
+        crate::ledger::bump_epoch(&mut tx, tenant).await?;
         let account_id = account_id(&mut tx, tenant, account).await?;
         let id = tx
             .one(

@@ -8,6 +8,12 @@
 //! batch is one transaction a crash loses or half-applies nothing: a re-run finds the keys of
 //! every committed event and charges only the rest.
 //!
+//! A [`Charger`] also keeps what it read (lines, buckets, counters, balances) for its next
+//! batch, since reading is most of a batch's cost and bulk charging sees the same lines again
+//! and again. It trusts that copy only while the tenant's charging epoch and chain sequence are
+//! the ones its own last batch left (see [`State`]); otherwise it reads again, so several
+//! chargers, top-ups and plan changes can share one database.
+//!
 //! Per event, in the order given:
 //! 1. its key seen before (committed, or earlier in the batch): `Duplicate`, nothing written;
 //! 2. its line unknown: `Refused`;
@@ -37,17 +43,23 @@ use toll_charging::ledger::{self, AccountState, ChainHead, LedgerError, Leg, TxK
 use toll_charging::overage;
 use toll_core::{Micros, Rounding, RoundingMethod, UsageKind};
 
-use crate::db::{DbRow, Q, Tx, q_composed};
+use crate::db::{DbRow, Q, Tx, q, q_composed};
 use crate::keys::{KeySource, ledger_key};
-use crate::ledger::{ACCOUNT_COLUMNS, account_state, lock_head, set_head};
+use crate::ledger::{ACCOUNT_COLUMNS, account_state, lock_head_epoch, set_head_epoch};
 use crate::{Store, StoreError, Tenant, TenantId};
 
 /// Most events one call charges; larger inputs are split by the caller (`toll charge` does).
-pub const MAX_BATCH: usize = 10_000;
+pub const MAX_BATCH: usize = 50_000;
 /// Ids per `IN (...)` list: far below both engines' parameter limits.
 const IN_CHUNK: usize = 900;
 /// Rows per multi-row statement (columns × rows stays under SQLite's 32,766 parameters).
 const ROWS_PER_STATEMENT: usize = 1_000;
+/// Most lines a charger keeps between batches (about half a kilobyte each); past it the
+/// cache starts again empty rather than growing without bound.
+const MAX_CACHED_LINES: usize = 500_000;
+/// Most ledger entries by other writers a charger inspects to keep its cache; past it the
+/// cached balances are all read again.
+const MAX_FOREIGN_ENTRIES: i64 = 10_000;
 
 /// One usage event to charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +138,7 @@ pub struct Authorization {
 }
 
 /// Charges batches of events for one tenant, caching plan definitions (an approved version
-/// never changes) across batches.
+/// never changes) and the state its batches read (see [`State`]) across batches.
 pub struct Charger {
     store: Store,
     tenant: Tenant,
@@ -134,6 +146,43 @@ pub struct Charger {
     rounding: Rounding,
     plans: Mutex<HashMap<i64, Arc<PlanDef>>>,
     rater: Option<Arc<dyn TailRater>>,
+    /// `None` until the first batch, and after any batch that failed half-way (its in-memory
+    /// changes were never committed).
+    state: tokio::sync::Mutex<Option<State>>,
+}
+
+/// What a charger read from the database — lines, buckets, overage counters, balances — kept
+/// across batches, because reading it is most of a batch's cost and a charger usually sees the
+/// same lines again. It is exact only while nothing else changed it: every charge batch and
+/// every write to subscriptions, buckets or lines moves the tenant's epoch (migration
+/// `0002_charging_epoch`), every other ledger write moves the chain's sequence. A batch that
+/// finds the epoch it left starts from this state, dropping only the balances that other
+/// ledger entries moved; any other epoch starts from nothing.
+#[derive(Default)]
+struct State {
+    epoch: i64,
+    seq: i64,
+    lines: HashMap<String, Line>,
+    /// Per subscription, the buckets with something left that had not expired at its floor.
+    buckets: HashMap<i64, Vec<Bucket>>,
+    /// Per subscription, the earliest event time its buckets were read for: an earlier event
+    /// needs them read again (buckets that had expired by then were left out).
+    floors: HashMap<i64, i64>,
+    /// Buckets that start later than the earliest event they were read for.
+    late: HashMap<i64, i64>,
+    counters: HashMap<(i64, String, String), i64>,
+    accounts: HashMap<i64, AccountState>,
+    revenue: Option<i64>,
+}
+
+impl State {
+    fn empty(epoch: i64, seq: i64) -> State {
+        State {
+            epoch,
+            seq,
+            ..State::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for Charger {
@@ -199,6 +248,7 @@ impl Charger {
             rounding,
             plans: Mutex::new(HashMap::new()),
             rater: None,
+            state: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -232,8 +282,13 @@ impl Charger {
             ));
         }
         let t = self.tenant.id;
+        let mut slot = self.state.lock().await;
+        // Taken out: if anything below fails, the slot stays empty and the next batch reads
+        // everything again instead of trusting half-applied in-memory changes.
+        let cached = slot.take();
         let mut tx = self.store.begin().await?;
-        let head = lock_head(&mut tx, t).await?;
+        let (head, epoch) = lock_head_epoch(&mut tx, t).await?;
+        let mut st = revalidate(&mut tx, t, cached, head.seq, epoch).await?;
 
         let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
         let seen_keys = existing_keys(&mut tx, t, &keys).await?;
@@ -241,24 +296,8 @@ impl Charger {
             .iter()
             .map(|e| crate::accounts::normalise_number(&e.number).ok())
             .collect();
-        let mut wanted: Vec<&str> = numbers.iter().flatten().map(String::as_str).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let lines = load_lines(&mut tx, t, &wanted).await?;
-        let sub_ids: Vec<i64> = lines
-            .values()
-            .flat_map(|l| l.subscriptions.iter().map(|s| s.id))
-            .collect();
-        let min_at = events.iter().map(|e| e.at_ms).min().unwrap_or(0);
-        let mut late = HashMap::new();
-        let mut buckets = load_buckets(&mut tx, t, &sub_ids, min_at, &mut late).await?;
-        let mut counters = load_counters(&mut tx, t, &sub_ids).await?;
-        let revenue = crate::books::book_id(&mut tx, t, "revenue").await?;
-        let mut account_ids: Vec<i64> = lines.values().map(|l| l.wallet).collect();
-        account_ids.push(revenue);
-        let mut accounts = load_accounts(&mut tx, t, &account_ids, true).await?;
-        let loaded = accounts.clone();
-        self.load_plans(&mut tx, t, &lines).await?;
+        self.load_missing(&mut tx, &mut st, events, &numbers)
+            .await?;
 
         let mut out = Vec::with_capacity(events.len());
         let mut decided: Vec<Decided> = Vec::with_capacity(events.len());
@@ -266,6 +305,17 @@ impl Charger {
         let mut chain = head;
         let mut touched_buckets: Vec<i64> = Vec::new();
         let mut touched_counters: Vec<(i64, String, String)> = Vec::new();
+        let revenue = st
+            .revenue
+            .ok_or_else(|| StoreError::Corrupt("revenue book not loaded".into()))?;
+        let State {
+            lines,
+            buckets,
+            late,
+            counters,
+            accounts,
+            ..
+        } = &mut st;
         for (ev, number) in events.iter().zip(&numbers) {
             if seen_keys.contains(ev.key.as_str()) || batch_keys.contains(ev.key.as_str()) {
                 out.push(ChargeOutcome::Duplicate);
@@ -280,14 +330,7 @@ impl Charger {
                 continue;
             };
             match self.decide(
-                ev,
-                line,
-                &late,
-                revenue,
-                &mut buckets,
-                &mut counters,
-                &mut accounts,
-                &mut chain,
+                ev, line, late, revenue, buckets, counters, accounts, &mut chain,
             ) {
                 Ok((d, draws, counter)) => {
                     // Only a charged key is taken: a refused one may be retried.
@@ -311,16 +354,108 @@ impl Charger {
         write_entries(&mut tx, t, &decided).await?;
         touched_buckets.sort_unstable();
         touched_buckets.dedup();
-        write_buckets(&mut tx, t, &touched_buckets, &buckets).await?;
+        write_buckets(&mut tx, t, &touched_buckets, buckets).await?;
         touched_counters.sort();
         touched_counters.dedup();
-        write_counters(&mut tx, t, &touched_counters, &counters).await?;
-        write_accounts(&mut tx, t, &accounts, &loaded).await?;
-        if chain != head {
-            set_head(&mut tx, t, &chain).await?;
-        }
+        write_counters(&mut tx, t, &touched_counters, counters).await?;
+        let mut touched_accounts: Vec<i64> = decided
+            .iter()
+            .filter_map(|d| d.entry.as_ref())
+            .flat_map(|e| [e.debit, e.credit])
+            .collect();
+        touched_accounts.sort_unstable();
+        touched_accounts.dedup();
+        write_accounts(&mut tx, t, &touched_accounts, accounts).await?;
+        let next_epoch = epoch
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt("charging epoch overflow".into()))?;
+        set_head_epoch(&mut tx, t, &chain, next_epoch).await?;
         tx.commit().await?;
+        st.epoch = next_epoch;
+        st.seq = chain.seq;
+        *slot = Some(st);
         Ok(out)
+    }
+
+    /// Reads into `st` what the batch needs and it lacks: lines never read (or read for later
+    /// events only), with their subscriptions, buckets and counters; their wallets; the
+    /// revenue book; plan definitions.
+    async fn load_missing(
+        &self,
+        tx: &mut Tx,
+        st: &mut State,
+        events: &[UsageEvent],
+        numbers: &[Option<String>],
+    ) -> Result<(), StoreError> {
+        let t = self.tenant.id;
+        let mut earliest: HashMap<&str, i64> = HashMap::new();
+        for (ev, n) in events.iter().zip(numbers) {
+            if let Some(n) = n {
+                let at = earliest.entry(n.as_str()).or_insert(ev.at_ms);
+                *at = (*at).min(ev.at_ms);
+            }
+        }
+        let mut stale: Vec<&str> = earliest
+            .iter()
+            .filter(|(n, at)| {
+                st.lines.get(**n).is_none_or(|l| {
+                    l.subscriptions
+                        .iter()
+                        .any(|s| st.floors.get(&s.id).is_none_or(|f| *f > **at))
+                })
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        if st.lines.len() + stale.len() > MAX_CACHED_LINES {
+            *st = State::empty(st.epoch, st.seq);
+            stale = earliest.keys().copied().collect();
+        }
+        stale.sort_unstable();
+        if !stale.is_empty() {
+            let mut fresh = load_lines(tx, t, &stale).await?;
+            for n in &stale {
+                st.lines.remove(*n);
+            }
+            let mut sub_ids: Vec<i64> = fresh
+                .values()
+                .flat_map(|l| l.subscriptions.iter().map(|s| s.id))
+                .collect();
+            sub_ids.sort_unstable();
+            sub_ids.dedup();
+            // Never raise a subscription's floor: a line sharing it may have been read for
+            // earlier events.
+            let floor = stale
+                .iter()
+                .filter_map(|n| earliest.get(n))
+                .chain(sub_ids.iter().filter_map(|id| st.floors.get(id)))
+                .copied()
+                .min()
+                .unwrap_or(0);
+            let buckets = load_buckets(tx, t, &sub_ids, floor, &mut st.late).await?;
+            for id in &sub_ids {
+                st.buckets.insert(*id, Vec::new());
+                st.floors.insert(*id, floor);
+            }
+            st.buckets.extend(buckets);
+            st.counters.extend(load_counters(tx, t, &sub_ids).await?);
+            self.load_plans(tx, t, fresh.values()).await?;
+            st.lines.extend(fresh.drain());
+        }
+        if st.revenue.is_none() {
+            st.revenue = Some(crate::books::book_id(tx, t, "revenue").await?);
+        }
+        let mut wanted: Vec<i64> = earliest
+            .keys()
+            .filter_map(|n| st.lines.get(*n))
+            .map(|l| l.wallet)
+            .chain(st.revenue)
+            .filter(|id| !st.accounts.contains_key(id))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        st.accounts
+            .extend(load_accounts(tx, t, &wanted, true).await?);
+        Ok(())
     }
 
     /// Decides one event against the batch's in-memory state, changing that state only when the
@@ -529,7 +664,7 @@ impl Charger {
         let buckets = load_buckets(&mut tx, t, &subs, ev.at_ms, &mut late).await?;
         let counters = load_counters(&mut tx, t, &subs).await?;
         let accounts = load_accounts(&mut tx, t, &[line.wallet], false).await?;
-        self.load_plans(&mut tx, t, &lines).await?;
+        self.load_plans(&mut tx, t, lines.values()).await?;
         let wallet = accounts
             .get(&line.wallet)
             .ok_or_else(|| StoreError::Corrupt("line without wallet".into()))?;
@@ -648,7 +783,7 @@ impl Charger {
         &self,
         tx: &mut Tx,
         tenant: TenantId,
-        lines: &HashMap<String, Line>,
+        lines: impl Iterator<Item = &Line>,
     ) -> Result<(), StoreError> {
         let missing: Vec<i64> = {
             let plans = self
@@ -656,7 +791,6 @@ impl Charger {
                 .lock()
                 .map_err(|_| StoreError::Corrupt("plan cache".into()))?;
             let mut v: Vec<i64> = lines
-                .values()
                 .flat_map(|l| l.subscriptions.iter().map(|s| s.version))
                 .filter(|v| !plans.contains_key(v))
                 .collect();
@@ -685,6 +819,42 @@ impl Charger {
         }
         Ok(())
     }
+}
+
+/// The cached state if it is still exact for the head just locked: the same epoch, and only
+/// ledger writes by others since (their accounts' balances are dropped and read again).
+/// Anything else starts from nothing.
+async fn revalidate(
+    tx: &mut Tx,
+    tenant: TenantId,
+    cached: Option<State>,
+    seq: i64,
+    epoch: i64,
+) -> Result<State, StoreError> {
+    let Some(mut st) = cached.filter(|s| s.epoch == epoch && s.seq <= seq) else {
+        return Ok(State::empty(epoch, seq));
+    };
+    if st.seq != seq {
+        let rows = tx
+            .all(
+                q("SELECT debit_id, credit_id FROM ledger_entries \
+                   WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+                .i64(tenant.0)
+                .i64(st.seq)
+                .i64(MAX_FOREIGN_ENTRIES + 1),
+            )
+            .await?;
+        if rows.len() as i64 > MAX_FOREIGN_ENTRIES {
+            st.accounts.clear();
+        } else {
+            for r in rows {
+                st.accounts.remove(&r.i64(0)?);
+                st.accounts.remove(&r.i64(1)?);
+            }
+        }
+        st.seq = seq;
+    }
+    Ok(st)
 }
 
 /// Copies of the line's buckets an event at `at_ms` may draw on (a copy, so that a refused event
@@ -1057,14 +1227,10 @@ async fn write_counters(
 async fn write_accounts(
     tx: &mut Tx,
     tenant: TenantId,
+    touched: &[i64],
     accounts: &HashMap<i64, AccountState>,
-    loaded: &HashMap<i64, AccountState>,
 ) -> Result<(), StoreError> {
-    let mut rows: Vec<&AccountState> = accounts
-        .values()
-        .filter(|a| loaded.get(&a.id) != Some(*a))
-        .collect();
-    rows.sort_by_key(|a| a.id);
+    let rows: Vec<&AccountState> = touched.iter().filter_map(|id| accounts.get(id)).collect();
     bulk(
         tx,
         &rows,

@@ -103,6 +103,8 @@ impl Store {
         let now = now_ms();
         let cur = tenant.currency.as_str().to_string();
         let mut tx = self.begin().await?;
+        // Chargers cache lines, subscriptions and buckets: tell them this changes some.
+        crate::ledger::bump_epoch(&mut tx, t).await?;
         let version = crate::subscriptions::active_version(&mut tx, t, plan).await?;
         let def = PlanDef::from_str(&version.definition)
             .map_err(|e| StoreError::Corrupt(format!("stored plan: {e}")))?;

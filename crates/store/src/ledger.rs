@@ -62,12 +62,21 @@ pub(crate) const ACCOUNT_COLUMNS: &str =
 
 /// Locks and reads the tenant's chain head (creating the genesis head on first use).
 pub(crate) async fn lock_head(tx: &mut Tx, tenant: TenantId) -> Result<ChainHead, StoreError> {
+    Ok(lock_head_epoch(tx, tenant).await?.0)
+}
+
+/// Locks and reads the tenant's chain head and its charging epoch (see the migration
+/// `0002_charging_epoch`), creating the genesis head on first use.
+pub(crate) async fn lock_head_epoch(
+    tx: &mut Tx,
+    tenant: TenantId,
+) -> Result<(ChainHead, i64), StoreError> {
     let sql = format!(
-        "SELECT seq, hash FROM ledger_heads WHERE tenant_id = $1{}",
+        "SELECT seq, hash, epoch FROM ledger_heads WHERE tenant_id = $1{}",
         tx.for_update()
     );
     if let Some(r) = tx.opt(q_composed(sql.clone()).i64(tenant.0)).await? {
-        return head_of(&r);
+        return Ok((head_of(&r)?, r.i64(2)?));
     }
     let g = ChainHead::genesis(tenant.0);
     tx.exec(
@@ -81,7 +90,17 @@ pub(crate) async fn lock_head(tx: &mut Tx, tenant: TenantId) -> Result<ChainHead
     )
     .await?;
     let r = tx.one(q_composed(sql).i64(tenant.0)).await?;
-    head_of(&r)
+    Ok((head_of(&r)?, r.i64(2)?))
+}
+
+/// Moves the tenant's charging epoch, so that every charger reads the lines, subscriptions
+/// and buckets it cached again. Every write that adds or replaces subscriptions, buckets or
+/// lines calls it in its transaction (a charger's cache would otherwise miss the change).
+pub(crate) async fn bump_epoch(tx: &mut Tx, tenant: TenantId) -> Result<(), StoreError> {
+    lock_head(tx, tenant).await?;
+    tx.exec(q("UPDATE ledger_heads SET epoch = epoch + 1 WHERE tenant_id = $1").i64(tenant.0))
+        .await?;
+    Ok(())
 }
 
 fn head_of(r: &DbRow) -> Result<ChainHead, StoreError> {
@@ -93,6 +112,24 @@ fn head_of(r: &DbRow) -> Result<ChainHead, StoreError> {
         seq: r.i64(0)?,
         hash,
     })
+}
+
+/// Writes the chain head and the charging epoch a charge batch leaves behind.
+pub(crate) async fn set_head_epoch(
+    tx: &mut Tx,
+    tenant: TenantId,
+    h: &ChainHead,
+    epoch: i64,
+) -> Result<(), StoreError> {
+    tx.exec(
+        q("UPDATE ledger_heads SET seq = $1, hash = $2, epoch = $3 WHERE tenant_id = $4")
+            .i64(h.seq)
+            .bytes(&h.hash)
+            .i64(epoch)
+            .i64(tenant.0),
+    )
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn set_head(

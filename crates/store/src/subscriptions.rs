@@ -119,6 +119,8 @@ impl Store {
         let t = tenant.id;
         let zone = tenant.zone()?;
         let mut tx = self.begin().await?;
+        // Chargers cache lines, subscriptions and buckets: tell them this changes some.
+        crate::ledger::bump_epoch(&mut tx, t).await?;
         let version = active_version(&mut tx, t, req.plan).await?;
         let def = PlanDef::from_str(&version.definition)
             .map_err(|e| StoreError::Corrupt(format!("stored plan: {e}")))?;
@@ -238,6 +240,8 @@ impl Store {
         let zone = tenant.zone()?;
         let now = now_ms();
         let mut tx = self.begin().await?;
+        // Chargers cache lines, subscriptions and buckets: tell them this changes some.
+        crate::ledger::bump_epoch(&mut tx, t).await?;
         let cur = current(&mut tx, t, subscription).await?;
         let old_def = PlanDef::from_str(&cur.definition)
             .map_err(|e| StoreError::Corrupt(format!("stored plan: {e}")))?;
