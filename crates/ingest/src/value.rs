@@ -96,10 +96,10 @@ pub(crate) fn parse_time(
             in_zone(dt, zone)
         }
         TimeFormat::Rfc3339 => rfc3339(t),
-        TimeFormat::Epoch(unit) => epoch(t, *unit),
+        TimeFormat::Epoch(unit) => epoch(t, *unit, zone),
         TimeFormat::Detect => {
             if t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                return epoch(t, EpochUnit::Seconds);
+                return epoch(t, EpochUnit::Seconds, zone);
             }
             if let Ok(i) = rfc3339(t) {
                 return Ok(i);
@@ -205,13 +205,15 @@ fn in_zone(dt: DateTime, zone: &TimeZone) -> Result<Instant, String> {
     Ok(Instant::At(ts, offset))
 }
 
-fn epoch(t: &str, unit: EpochUnit) -> Result<Instant, String> {
+/// An epoch is an absolute instant; its offset for the rating clock is the zone's at that
+/// instant (what the switch's wall clock showed).
+fn epoch(t: &str, unit: EpochUnit, zone: &TimeZone) -> Result<Instant, String> {
     let ns = scaled(t, unit.nanos())?;
     if ns == 0 {
         return Ok(Instant::Never);
     }
     let ts = Timestamp::from_nanosecond(i128::from(ns)).map_err(|e| e.to_string())?;
-    Ok(Instant::At(ts, Offset::UTC))
+    Ok(Instant::At(ts, zone.to_offset(ts)))
 }
 
 /// An unsigned decimal number times `scale`, exactly: `"12.5"` × 1e9 = 12 500 000 000. A value
