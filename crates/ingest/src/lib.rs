@@ -19,9 +19,9 @@
 
 pub mod asterisk;
 pub mod cdr;
-// pub mod cgrates;
+pub mod cgrates;
 pub mod error;
-// pub mod freeswitch;
+pub mod freeswitch;
 pub mod mapping;
 pub mod split;
 mod value;
