@@ -276,8 +276,9 @@ impl FromStr for Unit {
 /// Held sorted and without duplicates so that two scopes naming the same services are equal
 /// whatever order they were written in. The text form (`Display` / `FromStr`) is the names
 /// joined by commas, `douyin,wechat`, which is how the store can keep it in one column.
+/// Shared (`Arc`): charging copies buckets, and their scopes with them, for every event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServiceScope(Vec<String>);
+pub struct ServiceScope(std::sync::Arc<[String]>);
 
 /// Checks one service name: lower-case ASCII letters, digits, `_`, `-` and `.`, 1..=64 bytes.
 fn check_service(s: &str) -> Result<(), String> {
@@ -327,7 +328,7 @@ impl ServiceScope {
             return Err(ValueError(errs.join("; ")));
         }
         list.sort();
-        Ok(ServiceScope(list))
+        Ok(ServiceScope(list.into()))
     }
 
     /// Whether an event of `service` may draw on this scope.

@@ -7,6 +7,7 @@
 //! build engine-specific statements.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use smallvec::SmallVec;
 use sqlx::postgres::PgRow;
@@ -14,6 +15,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
 
 use crate::{Store, StoreError};
+
+/// Rows per multi-row statement on SQLite (columns × rows stays under its 32,766 parameters).
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// One bound argument.
 #[derive(Debug, Clone)]
@@ -25,6 +29,97 @@ pub(crate) enum Arg {
     I64Array(Vec<i64>),
     /// PostgreSQL only: an array for `= ANY($n)`.
     TextArray(Vec<String>),
+    /// PostgreSQL only: one column of a bulk statement (see [`Tx::bulk`]).
+    OptI64Array(Vec<Option<i64>>),
+    /// PostgreSQL only: one column of a bulk statement.
+    OptTextArray(Vec<Option<String>>),
+    /// PostgreSQL only: one column of a bulk statement.
+    BytesArray(Vec<Vec<u8>>),
+}
+
+/// The type of one column of a bulk statement: PostgreSQL needs it to name the array's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Col {
+    Int,
+    Text,
+    Bytes,
+}
+
+impl Col {
+    fn pg_array(self) -> &'static str {
+        match self {
+            Col::Int => "bigint[]",
+            Col::Text => "text[]",
+            Col::Bytes => "bytea[]",
+        }
+    }
+}
+
+/// Collects the values of a bulk statement's rows: in row order as bound parameters on SQLite
+/// (`VALUES (?, …), …`), as one array per column on PostgreSQL (`UNNEST($1::bigint[], …)`:
+/// one statement of a few parameters whatever the row count, where 10,000 rows of numbered
+/// parameters cost PostgreSQL more to parse and plan than to write).
+#[derive(Debug)]
+pub(crate) struct RowSink {
+    inner: Sink,
+    cols: &'static [Col],
+    next: usize,
+    /// A value pushed into a column of another type: a programming error, reported by
+    /// [`Tx::bulk`] instead of binding garbage.
+    mismatch: bool,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Flat(Box<Q>),
+    Columns(Vec<Arg>),
+}
+
+impl RowSink {
+    fn advance(&mut self) {
+        self.next = (self.next + 1) % self.cols.len().max(1);
+    }
+
+    pub fn push_opt_i64(&mut self, v: Option<i64>) {
+        match &mut self.inner {
+            Sink::Flat(q) => q.push_opt_i64(v),
+            Sink::Columns(c) => match c.get_mut(self.next) {
+                Some(Arg::OptI64Array(a)) => a.push(v),
+                _ => self.mismatch = true,
+            },
+        }
+        self.advance();
+    }
+
+    pub fn push_i64(&mut self, v: i64) {
+        self.push_opt_i64(Some(v));
+    }
+
+    pub fn push_opt_text(&mut self, v: Option<String>) {
+        match &mut self.inner {
+            Sink::Flat(q) => q.push_opt_text(v),
+            Sink::Columns(c) => match c.get_mut(self.next) {
+                Some(Arg::OptTextArray(a)) => a.push(v),
+                _ => self.mismatch = true,
+            },
+        }
+        self.advance();
+    }
+
+    pub fn push_text(&mut self, v: impl Into<String>) {
+        self.push_opt_text(Some(v.into()));
+    }
+
+    pub fn push_bytes(&mut self, v: &[u8]) {
+        match &mut self.inner {
+            Sink::Flat(q) => q.push_bytes(v),
+            Sink::Columns(c) => match c.get_mut(self.next) {
+                Some(Arg::BytesArray(a)) => a.push(v.to_vec()),
+                _ => self.mismatch = true,
+            },
+        }
+        self.advance();
+    }
 }
 
 /// A statement with its arguments, built with [`q`] or [`q_composed`].
@@ -72,14 +167,8 @@ impl Q {
     pub fn reserve(&mut self, n: usize) {
         self.args.reserve(n);
     }
-    pub fn push_i64(&mut self, v: i64) {
-        self.args.push(Arg::I64(Some(v)));
-    }
     pub fn push_opt_i64(&mut self, v: Option<i64>) {
         self.args.push(Arg::I64(v));
-    }
-    pub fn push_text(&mut self, v: impl Into<String>) {
-        self.args.push(Arg::Text(Some(v.into())));
     }
     pub fn push_opt_text(&mut self, v: Option<String>) {
         self.args.push(Arg::Text(v));
@@ -95,8 +184,12 @@ impl Q {
                 Arg::I64(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
-                // Never built for SQLite (see `Tx::in_list`); bound as NULL if it were.
-                Arg::I64Array(_) | Arg::TextArray(_) => query.bind(None::<i64>),
+                // Never built for SQLite (see `Tx::in_list`, `Tx::bulk`); NULL if they were.
+                Arg::I64Array(_)
+                | Arg::TextArray(_)
+                | Arg::OptI64Array(_)
+                | Arg::OptTextArray(_)
+                | Arg::BytesArray(_) => query.bind(None::<i64>),
             };
         }
         query
@@ -111,6 +204,9 @@ impl Q {
                 Arg::Bytes(v) => query.bind(v),
                 Arg::I64Array(v) => query.bind(v),
                 Arg::TextArray(v) => query.bind(v),
+                Arg::OptI64Array(v) => query.bind(v),
+                Arg::OptTextArray(v) => query.bind(v),
+                Arg::BytesArray(v) => query.bind(v),
             };
         }
         query
@@ -132,7 +228,8 @@ impl Q {
                 }
                 n += 1;
                 out.push('$');
-                out.push_str(&n.to_string());
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{n}");
             }
             out.push(')');
         }
@@ -196,30 +293,103 @@ impl Tx {
     /// (`sqlite3_bind_parameter_name` walks a list). A bulk statement therefore binds only its
     /// rows' values, in order, and writes constants such as the tenant id as integer literals.
     pub fn placeholders(&self, first: usize, rows: usize, cols: usize) -> String {
-        let numbered = Q::numbered_placeholders(first, rows, cols);
-        let text = match self {
-            Tx::Pg(_) => numbered,
-            Tx::Sqlite(_) => {
-                let mut out = String::with_capacity(numbered.len());
-                let mut in_number = false;
-                for ch in numbered.chars() {
-                    if ch == '$' {
-                        out.push('?');
-                        in_number = true;
-                    } else if in_number && ch.is_ascii_digit() {
-                    } else {
-                        in_number = false;
-                        out.push(ch);
-                    }
+        match self {
+            Tx::Pg(_) => {
+                let text = Q::numbered_placeholders(first, rows, cols);
+                if cols == 1 {
+                    text.replace(['(', ')'], "")
+                } else {
+                    text
                 }
-                out
             }
-        };
-        if cols == 1 {
-            text.replace(['(', ')'], "")
-        } else {
-            text
+            Tx::Sqlite(_) => {
+                let group = if cols == 1 {
+                    "?".to_string()
+                } else {
+                    format!("({})", vec!["?"; cols].join(", "))
+                };
+                vec![group.as_str(); rows].join(", ")
+            }
         }
+    }
+
+    /// Runs a multi-row statement over `rows` and returns what it returns (`RETURNING`).
+    /// `sql` receives the row source to splice in, `VALUES …` or `SELECT * FROM UNNEST(…)`,
+    /// both valid after `INSERT INTO t (…)` and inside `WITH v (…) AS (…)`; `bind` pushes one
+    /// row's values in `cols` order. SQLite runs it in chunks under its parameter limit;
+    /// PostgreSQL in one statement with one array per column.
+    pub async fn bulk<T>(
+        &mut self,
+        rows: &[T],
+        cols: &'static [Col],
+        sql: impl Fn(&str) -> String,
+        mut bind: impl FnMut(&mut RowSink, &T),
+    ) -> Result<Vec<DbRow>, StoreError> {
+        let mut out = Vec::new();
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        let chunk_rows = match self {
+            Tx::Sqlite(_) => ROWS_PER_STATEMENT,
+            Tx::Pg(_) => rows.len(),
+        };
+        for chunk in rows.chunks(chunk_rows) {
+            let (source, inner) = match self {
+                Tx::Sqlite(_) => {
+                    let mut q = q_composed(String::new());
+                    q.reserve(chunk.len() * cols.len());
+                    (
+                        format!("VALUES {}", self.placeholders(0, chunk.len(), cols.len())),
+                        Sink::Flat(Box::new(q)),
+                    )
+                }
+                Tx::Pg(_) => {
+                    let arrays = cols
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| format!("${}::{}", i + 1, c.pg_array()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let columns = cols
+                        .iter()
+                        .map(|c| match c {
+                            Col::Int => Arg::OptI64Array(Vec::with_capacity(chunk.len())),
+                            Col::Text => Arg::OptTextArray(Vec::with_capacity(chunk.len())),
+                            Col::Bytes => Arg::BytesArray(Vec::with_capacity(chunk.len())),
+                        })
+                        .collect();
+                    (
+                        format!("SELECT * FROM UNNEST({arrays})"),
+                        Sink::Columns(columns),
+                    )
+                }
+            };
+            let mut sink = RowSink {
+                inner,
+                cols,
+                next: 0,
+                mismatch: false,
+            };
+            for r in chunk {
+                bind(&mut sink, r);
+            }
+            if sink.mismatch || sink.next != 0 {
+                return Err(StoreError::Corrupt(
+                    "a bulk statement's values do not match its columns".into(),
+                ));
+            }
+            let mut query = match sink.inner {
+                Sink::Flat(q) => *q,
+                Sink::Columns(c) => {
+                    let mut q = q_composed(String::new());
+                    q.args.extend(c);
+                    q
+                }
+            };
+            query.sql = Cow::Owned(sql(&source));
+            out.extend(self.all(query).await?);
+        }
+        Ok(out)
     }
 
     /// A set-membership test on `column` for `n` values bound with [`Tx::bind_set_i64`] or

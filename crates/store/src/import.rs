@@ -16,7 +16,7 @@ use toll_charging::ledger::{Leg, TxKind, TxRequest};
 use toll_core::Micros;
 
 use crate::accounts::{AccountMode, normalise_number};
-use crate::db::{DbRow, Tx, q_composed};
+use crate::db::{Col, DbRow, Tx};
 use crate::keys::{KeySource, ledger_key};
 use crate::ledger::{lock_head, set_head};
 use crate::subscriptions::day_start_ms;
@@ -25,8 +25,6 @@ use crate::{Store, StoreError, Tenant, TenantId, now_ms};
 
 /// Most lines one import call takes.
 pub const MAX_IMPORT: usize = 20_000;
-/// Rows per multi-row statement.
-const CHUNK: usize = 1_000;
 
 /// One line to import: its customer and account are created with it (codes unique).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,26 +35,6 @@ pub struct ImportLine {
     pub mode: AccountMode,
     pub number: String,
     pub opening_balance: Micros,
-}
-
-/// Runs an `INSERT … VALUES … RETURNING` for `rows` in chunks, collecting the returned rows.
-async fn insert_returning<T>(
-    tx: &mut Tx,
-    rows: &[T],
-    cols: usize,
-    sql: impl Fn(&str) -> String,
-    mut bind: impl FnMut(&mut crate::db::Q, &T),
-) -> Result<Vec<DbRow>, StoreError> {
-    let mut out = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(CHUNK) {
-        let mut query = q_composed(sql(&tx.placeholders(0, chunk.len(), cols)));
-        query.reserve(chunk.len() * cols);
-        for r in chunk {
-            bind(&mut query, r);
-        }
-        out.extend(tx.all(query).await?);
-    }
-    Ok(out)
 }
 
 /// Maps `code → id` from rows of `(id, code)`.
@@ -121,11 +99,10 @@ impl Store {
             day_start_ms(period.end(), &zone)?,
         );
 
-        let customers = insert_returning(
-            &mut tx,
+        let customers = tx.bulk(
             lines,
-            4,
-            |v| format!("INSERT INTO customers (tenant_id, code, name, created_ms) VALUES {v} RETURNING id, code"),
+            &[Col::Int, Col::Text, Col::Text, Col::Int],
+            |v| format!("INSERT INTO customers (tenant_id, code, name, created_ms) {v} RETURNING id, code"),
             |q, l| {
                 q.push_i64(t.0);
                 q.push_text(l.customer.clone());
@@ -136,28 +113,35 @@ impl Store {
         .await
         .map_err(|e| e.conflict("customer", "(import)"))?;
         let customers = ids(&customers)?;
-        let wallets = insert_returning(
-            &mut tx,
-            lines,
-            6,
-            |v| {
-                format!(
-                    "INSERT INTO ledger_accounts (tenant_id, code, kind, currency, floor_kind, \
-                     floor_micros) VALUES {v} RETURNING id, code"
-                )
-            },
-            |q, l| {
-                let (kind, floor) = l.mode.floor();
-                q.push_i64(t.0);
-                q.push_text(format!("wallet:{}", l.account));
-                q.push_text("wallet");
-                q.push_text(cur.clone());
-                q.push_text(kind);
-                q.push_i64(floor);
-            },
-        )
-        .await
-        .map_err(|e| e.conflict("account", "(import)"))?;
+        let wallets = tx
+            .bulk(
+                lines,
+                &[
+                    Col::Int,
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                    Col::Int,
+                ],
+                |v| {
+                    format!(
+                        "INSERT INTO ledger_accounts (tenant_id, code, kind, currency, floor_kind, \
+                     floor_micros) {v} RETURNING id, code"
+                    )
+                },
+                |q, l| {
+                    let (kind, floor) = l.mode.floor();
+                    q.push_i64(t.0);
+                    q.push_text(format!("wallet:{}", l.account));
+                    q.push_text("wallet");
+                    q.push_text(cur.clone());
+                    q.push_text(kind);
+                    q.push_i64(floor);
+                },
+            )
+            .await
+            .map_err(|e| e.conflict("account", "(import)"))?;
         let wallets = ids(&wallets)?;
         let mut acc_rows = Vec::with_capacity(lines.len());
         for l in lines {
@@ -165,14 +149,13 @@ impl Store {
             let wallet = need(&wallets, &format!("wallet:{}", l.account))?;
             acc_rows.push((l, customer, wallet));
         }
-        let accounts = insert_returning(
-            &mut tx,
+        let accounts = tx.bulk(
             &acc_rows,
-            7,
+            &[Col::Int, Col::Int, Col::Text, Col::Text, Col::Text, Col::Int, Col::Int],
             |v| {
                 format!(
                     "INSERT INTO accounts (tenant_id, customer_id, code, mode, currency, wallet_id, \
-                     created_ms) VALUES {v} RETURNING id, code"
+                     created_ms) {v} RETURNING id, code"
                 )
             },
             |q, (l, customer, wallet)| {
@@ -192,14 +175,13 @@ impl Store {
             .zip(&numbers)
             .map(|(l, n)| Ok((need(&accounts, &l.account)?, n)))
             .collect::<Result<_, StoreError>>()?;
-        let subscribers = insert_returning(
-            &mut tx,
+        let subscribers = tx.bulk(
             &line_rows,
-            5,
+            &[Col::Int, Col::Int, Col::Text, Col::Text, Col::Int],
             |v| {
                 format!(
                     "INSERT INTO subscribers (tenant_id, account_id, number, status, created_ms) \
-                     VALUES {v} RETURNING id, number"
+                     {v} RETURNING id, number"
                 )
             },
             |q, (account, number)| {
@@ -214,14 +196,13 @@ impl Store {
         .map_err(|e| e.conflict("subscriber", "(import)"))?;
         let subscribers = ids(&subscribers)?;
         let account_ids: Vec<i64> = line_rows.iter().map(|(a, _)| *a).collect();
-        let subs = insert_returning(
-            &mut tx,
+        let subs = tx.bulk(
             &account_ids,
-            7,
+            &[Col::Int, Col::Int, Col::Int, Col::Text, Col::Text, Col::Text, Col::Int],
             |v| {
                 format!(
                     "INSERT INTO subscriptions (tenant_id, account_id, plan_version_id, status, \
-                     anchor_date, start_date, created_ms) VALUES {v} RETURNING id, account_id"
+                     anchor_date, start_date, created_ms) {v} RETURNING id, account_id"
                 )
             },
             |q, account| {
@@ -246,14 +227,13 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("import lost a subscription".into()))?;
             links.push((sub, need(&subscribers, number)?));
         }
-        crate::charging::bulk(
-            &mut tx,
+        tx.bulk(
             &links,
-            3,
+            &[Col::Int, Col::Int, Col::Int],
             |v| {
                 format!(
                     "INSERT INTO subscription_lines (tenant_id, subscription_id, subscriber_id) \
-                     VALUES {v}"
+                     {v}"
                 )
             },
             |q, (sub, line)| {
@@ -271,14 +251,23 @@ impl Store {
             .iter()
             .flat_map(|(sub, _)| def.allowances().iter().map(move |a| (*sub, a)))
             .collect();
-        crate::charging::bulk(
-            &mut tx,
+        tx.bulk(
             &buckets,
-            9,
+            &[
+                Col::Int,
+                Col::Int,
+                Col::Text,
+                Col::Text,
+                Col::Text,
+                Col::Int,
+                Col::Int,
+                Col::Int,
+                Col::Int,
+            ],
             |v| {
                 format!(
                     "INSERT INTO buckets (tenant_id, subscription_id, usage, services, source, \
-                     starts_ms, expires_ms, initial, remaining) VALUES {v}"
+                     starts_ms, expires_ms, initial, remaining) {v}"
                 )
             },
             |q, (sub, a)| {
@@ -321,14 +310,26 @@ impl Store {
                 total = total.checked_add(l.opening_balance)?;
                 credits.push((wallet, l.opening_balance.0));
             }
-            crate::charging::bulk(
-                &mut tx,
+            tx.bulk(
                 &entries,
-                12,
+                &[
+                    Col::Int,
+                    Col::Int,
+                    Col::Text,
+                    Col::Int,
+                    Col::Text,
+                    Col::Int,
+                    Col::Int,
+                    Col::Int,
+                    Col::Int,
+                    Col::Text,
+                    Col::Bytes,
+                    Col::Bytes,
+                ],
                 |v| {
                     format!(
                         "INSERT INTO ledger_entries (tenant_id, seq, tx_key, leg, kind, at_ms, \
-                         debit_id, credit_id, amount, memo, prev_hash, hash) VALUES {v}"
+                         debit_id, credit_id, amount, memo, prev_hash, hash) {v}"
                     )
                 },
                 |q, (c, key)| {
@@ -347,13 +348,12 @@ impl Store {
                 },
             )
             .await?;
-            crate::charging::bulk(
-                &mut tx,
+            tx.bulk(
                 &credits,
-                2,
+                &[Col::Int, Col::Int],
                 |v| {
                     format!(
-                        "WITH v (id, amount) AS (VALUES {v}) UPDATE ledger_accounts \
+                        "WITH v (id, amount) AS ({v}) UPDATE ledger_accounts \
                          SET credits = credits + v.amount FROM v \
                          WHERE ledger_accounts.id = v.id AND ledger_accounts.tenant_id = {}",
                         t.0
