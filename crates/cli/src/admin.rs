@@ -378,6 +378,18 @@ pub enum SubscriptionCmd {
         t: TenantArg,
         id: i64,
     },
+    /// Roll every subscription whose period has ended into the next one: plan changes waiting
+    /// for the period end take effect, the fee is charged and the allowances granted; a wallet
+    /// that cannot pay suspends the subscription until a top-up and the next renewal. Add-on
+    /// packs expire. Safe to run again: run it daily.
+    Renew {
+        #[command(flatten)]
+        t: TenantArg,
+        /// Renew periods that ended on or before this day (YYYY-MM-DD; default: today in the
+        /// tenant's time zone).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -551,6 +563,33 @@ pub async fn subscription_cmd(db: &DbArgs, cmd: &SubscriptionCmd) -> anyhow::Res
                     "subscription {} changes to version {} on {} ({}): credit {}, charge {}",
                     c.subscription, c.to_version, c.effective_date, c.effective, c.credit, c.charge
                 )
+            })?;
+        }
+        SubscriptionCmd::Renew { t, as_of } => {
+            let tenant = tenant(&store, t).await?;
+            let day = match as_of {
+                Some(d) => date("--as-of", d)?,
+                None => jiff::Timestamp::now().to_zoned(tenant.zone()?).date(),
+            };
+            let r = store.renew(&tenant, day).await?;
+            print(t.json, &r, || {
+                let mut out = format!(
+                    "as of {day}: {} due, {} periods started, {} plan changes applied, \
+                     {} add-ons expired, {} resumed, {} suspended",
+                    r.due,
+                    r.periods,
+                    r.changes,
+                    r.expired,
+                    r.resumed,
+                    r.suspended.len()
+                );
+                for s in &r.suspended {
+                    out.push_str(&format!(
+                        "\nsuspended subscription {} from {}: {}",
+                        s.subscription, s.period_start, s.reason
+                    ));
+                }
+                out
             })?;
         }
         SubscriptionCmd::Show { t, id } => {

@@ -205,6 +205,11 @@ struct Sub {
     id: i64,
     version: i64,
     anchor: Date,
+    /// Its fee for the current period was not paid (see `renewals`): its lines are refused.
+    suspended: bool,
+    /// The end of the last period it was granted, as an instant: later usage waits for the
+    /// renewal that grants the next period's allowances.
+    period_end: Option<(Date, i64)>,
 }
 
 /// A charge decided in memory, waiting for the batch's writes.
@@ -412,7 +417,7 @@ impl Charger {
         }
         stale.sort_unstable();
         if !stale.is_empty() {
-            let mut fresh = load_lines(tx, t, &stale).await?;
+            let mut fresh = load_lines(tx, t, &self.zone, &stale).await?;
             for n in &stale {
                 st.lines.remove(*n);
             }
@@ -479,6 +484,7 @@ impl Charger {
         let at = jiff::Timestamp::from_millisecond(ev.at_ms).map_err(|e| e.to_string())?;
         let day = at.to_zoned(self.zone.clone()).date();
         let base = self.base_plan(line).map_err(|e| e.to_string())?;
+        in_service(line, &base, ev.at_ms)?;
 
         // Draw on a copy of the line's buckets: a refused event must leave them untouched.
         let mut pool = usable_buckets(line, buckets, late, ev.at_ms);
@@ -655,7 +661,7 @@ impl Charger {
         let t = self.tenant.id;
         let number = crate::accounts::normalise_number(&ev.number)?;
         let mut tx = self.store.read().await?;
-        let lines = load_lines(&mut tx, t, &[number.as_str()]).await?;
+        let lines = load_lines(&mut tx, t, &self.zone, &[number.as_str()]).await?;
         let line = lines
             .get(&number)
             .ok_or_else(|| StoreError::not_found("line", &number))?;
@@ -673,6 +679,8 @@ impl Charger {
             .min_balance()
             .map(|min| wallet.balance().to_decimal() - min.to_decimal());
 
+        let base = self.base_plan(line)?;
+        in_service(line, &base, ev.at_ms).map_err(StoreError::Refused)?;
         let mut pool = usable_buckets(line, &buckets, &late, ev.at_ms);
         let c = allowance::consume(
             &mut pool,
@@ -691,7 +699,6 @@ impl Charger {
         if c.uncovered == 0 {
             return Ok(done(0, "requested"));
         }
-        let base = self.base_plan(line)?;
         let Some((sub, def)) = base else {
             return Err(StoreError::Refused(
                 "the line has no plan: authorise with the tariff (toll max-usage)".into(),
@@ -874,6 +881,26 @@ fn usable_buckets(
         .collect()
 }
 
+/// Whether the line may be used at `at_ms`: none of its subscriptions is suspended for an unpaid
+/// fee, and its base plan's period has been renewed that far.
+fn in_service(line: &Line, base: &Option<(Sub, Arc<PlanDef>)>, at_ms: i64) -> Result<(), String> {
+    if let Some(s) = line.subscriptions.iter().find(|s| s.suspended) {
+        return Err(format!(
+            "subscription {} is suspended for an unpaid fee: top up, then renew",
+            s.id
+        ));
+    }
+    if let Some((sub, _)) = base
+        && let Some((end, end_ms)) = sub.period_end
+        && at_ms >= end_ms
+    {
+        return Err(format!(
+            "the plan's period ended on {end} and has not been renewed yet (toll subscription renew)"
+        ));
+    }
+    Ok(())
+}
+
 fn base_validity(base: &Option<(Sub, Arc<PlanDef>)>) -> toll_catalog::plan::Validity {
     base.as_ref()
         .map_or(toll_catalog::plan::Validity::CalendarMonth, |(_, d)| {
@@ -934,6 +961,7 @@ async fn existing_keys(
 async fn load_lines(
     tx: &mut Tx,
     tenant: TenantId,
+    zone: &jiff::tz::TimeZone,
     numbers: &[&str],
 ) -> Result<HashMap<String, Line>, StoreError> {
     let mut out: HashMap<String, Line> = HashMap::with_capacity(numbers.len());
@@ -962,9 +990,10 @@ async fn load_lines(
     for chunk in ids.chunks(IN_CHUNK) {
         let rows = in_query(
             tx,
-            "SELECT l.subscriber_id, s.id, s.plan_version_id, s.anchor_date \
-             FROM subscription_lines l JOIN subscriptions s ON s.id = l.subscription_id \
-             WHERE l.tenant_id = $1 AND s.status = 'active' AND l.subscriber_id",
+            "SELECT l.subscriber_id, s.id, s.plan_version_id, s.anchor_date, s.status, \
+             s.period_end FROM subscription_lines l \
+             JOIN subscriptions s ON s.id = l.subscription_id \
+             WHERE l.tenant_id = $1 AND s.status IN ('active', 'suspended') AND l.subscriber_id",
             tenant,
             chunk,
             " ORDER BY s.id",
@@ -973,11 +1002,21 @@ async fn load_lines(
         for r in rows {
             let anchor = Date::from_str(&r.text(3)?)
                 .map_err(|e| StoreError::Corrupt(format!("anchor date: {e}")))?;
+            let period_end = match r.opt_text(5)? {
+                None => None,
+                Some(e) => {
+                    let d = Date::from_str(&e)
+                        .map_err(|e| StoreError::Corrupt(format!("period end: {e}")))?;
+                    Some((d, crate::subscriptions::day_start_ms(d, zone)?))
+                }
+            };
             if let Some(line) = by_id.get(&r.i64(0)?).and_then(|n| out.get_mut(n)) {
                 line.subscriptions.push(Sub {
                     id: r.i64(1)?,
                     version: r.i64(2)?,
                     anchor,
+                    suspended: r.text(4)? == "suspended",
+                    period_end,
                 });
             }
         }

@@ -198,11 +198,21 @@ impl Store {
         let account_ids: Vec<i64> = line_rows.iter().map(|(a, _)| *a).collect();
         let subs = tx.bulk(
             &account_ids,
-            &[Col::Int, Col::Int, Col::Int, Col::Text, Col::Text, Col::Text, Col::Int],
+            &[
+                Col::Int,
+                Col::Int,
+                Col::Int,
+                Col::Text,
+                Col::Text,
+                Col::Text,
+                Col::Int,
+                Col::Text,
+            ],
             |v| {
                 format!(
                     "INSERT INTO subscriptions (tenant_id, account_id, plan_version_id, status, \
-                     anchor_date, start_date, created_ms) {v} RETURNING id, account_id"
+                     anchor_date, start_date, created_ms, period_end) {v} \
+                     RETURNING id, account_id"
                 )
             },
             |q, account| {
@@ -213,6 +223,7 @@ impl Store {
                 q.push_text(start.to_string());
                 q.push_text(start.to_string());
                 q.push_i64(now);
+                q.push_text(period.end().to_string());
             },
         )
         .await?;

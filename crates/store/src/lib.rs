@@ -20,6 +20,7 @@ mod error;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod renewals;
 pub mod subscriptions;
 pub mod tenants;
 

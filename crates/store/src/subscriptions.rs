@@ -48,6 +48,8 @@ pub struct SubscriptionView {
     pub version: i64,
     pub status: String,
     pub anchor: String,
+    /// The exclusive end of the last period granted (renewals move it on).
+    pub period_end: Option<String>,
     pub lines: Vec<String>,
     pub buckets: Vec<BucketView>,
 }
@@ -94,11 +96,11 @@ pub(crate) fn day_start_ms(date: Date, zone: &jiff::tz::TimeZone) -> Result<i64,
         .map_err(|e| StoreError::invalid("date", e.to_string()))
 }
 
-fn parse_date(field: &str, s: &str) -> Result<Date, StoreError> {
+pub(crate) fn parse_date(field: &str, s: &str) -> Result<Date, StoreError> {
     Date::from_str(s).map_err(|e| StoreError::Corrupt(format!("{field} {s:?}: {e}")))
 }
 
-fn to_micros(field: &str, d: Decimal) -> Result<Micros, StoreError> {
+pub(crate) fn to_micros(field: &str, d: Decimal) -> Result<Micros, StoreError> {
     Micros::from_decimal(d).map_err(|e| StoreError::invalid(field, e.to_string()))
 }
 
@@ -166,18 +168,21 @@ impl Store {
         }
         let now = now_ms();
         let start = req.start.to_string();
+        let period = proration::period(def.validity(), req.start, 0)
+            .map_err(|e| StoreError::invalid("start", e.to_string()))?;
         let sub = tx
             .one(
                 q(
                     "INSERT INTO subscriptions (tenant_id, account_id, plan_version_id, status, \
-                   anchor_date, start_date, created_ms) VALUES ($1, $2, $3, 'active', $4, $4, $5) \
-                   RETURNING id",
+                   anchor_date, start_date, created_ms, period_end) \
+                   VALUES ($1, $2, $3, 'active', $4, $4, $5, $6) RETURNING id",
                 )
                 .i64(t.0)
                 .i64(account_id)
                 .i64(version.id)
                 .text(start.clone())
-                .i64(now),
+                .i64(now)
+                .text(period.end().to_string()),
             )
             .await?
             .i64(0)?;
@@ -193,8 +198,6 @@ impl Store {
             )
             .await?;
         }
-        let period = proration::period(def.validity(), req.start, 0)
-            .map_err(|e| StoreError::invalid("start", e.to_string()))?;
         grant_buckets(&mut tx, t, sub, &def, period, period.start(), &zone).await?;
         let fee = to_micros("base_fee", def.base_fee())?;
         if fee.0 > 0 {
@@ -260,7 +263,13 @@ impl Store {
         let period = proration::period_containing(old_def.validity(), anchor, on)
             .map_err(|e| StoreError::invalid("date", e.to_string()))?;
         let (effective, date, credit, charge) = match when {
-            ChangeWhen::PeriodEnd => ("period_end", period.end(), Micros::ZERO, Micros::ZERO),
+            ChangeWhen::PeriodEnd => {
+                let end = match &cur.period_end {
+                    Some(e) => parse_date("period_end", e)?,
+                    None => period.end(),
+                };
+                ("period_end", end, Micros::ZERO, Micros::ZERO)
+            }
             ChangeWhen::Now(d) => {
                 let p = proration::prorate(
                     old_def.base_fee(),
@@ -485,7 +494,8 @@ async fn has_active_base(tx: &mut Tx, tenant: TenantId, line: i64) -> Result<boo
             q("SELECT v.definition FROM subscription_lines l \
                JOIN subscriptions s ON s.id = l.subscription_id \
                JOIN plan_versions v ON v.id = s.plan_version_id \
-               WHERE l.tenant_id = $1 AND l.subscriber_id = $2 AND s.status = 'active'")
+               WHERE l.tenant_id = $1 AND l.subscriber_id = $2 \
+               AND s.status IN ('active', 'suspended')")
             .i64(tenant.0)
             .i64(line),
         )
@@ -502,7 +512,7 @@ async fn has_active_base(tx: &mut Tx, tenant: TenantId, line: i64) -> Result<boo
 
 /// Creates the plan's buckets for `period`, from `from` (the period start, or a change day, in
 /// which case each allowance is scaled by the remaining days, rounded down).
-async fn grant_buckets(
+pub(crate) async fn grant_buckets(
     tx: &mut Tx,
     tenant: TenantId,
     subscription: i64,
@@ -554,12 +564,15 @@ struct Current {
     definition: String,
     anchor: String,
     wallet: i64,
+    /// The end of the last period granted: where a change at period end takes effect (the
+    /// next renewal), even when that renewal is overdue.
+    period_end: Option<String>,
 }
 
 async fn current(tx: &mut Tx, tenant: TenantId, sub: i64) -> Result<Current, StoreError> {
     let sql = format!(
-        "SELECT s.plan_version_id, v.definition, s.anchor_date, a.wallet_id, v.status \
-         FROM subscriptions s JOIN plan_versions v ON v.id = s.plan_version_id \
+        "SELECT s.plan_version_id, v.definition, s.anchor_date, a.wallet_id, v.status, \
+         s.period_end FROM subscriptions s JOIN plan_versions v ON v.id = s.plan_version_id \
          JOIN accounts a ON a.id = s.account_id \
          WHERE s.tenant_id = $1 AND s.id = $2 AND s.status = 'active'{}",
         if tx.for_update().is_empty() {
@@ -582,6 +595,7 @@ async fn current(tx: &mut Tx, tenant: TenantId, sub: i64) -> Result<Current, Sto
         definition: r.text(1)?,
         anchor: r.text(2)?,
         wallet: r.i64(3)?,
+        period_end: r.opt_text(5)?,
     })
 }
 
@@ -593,7 +607,7 @@ async fn subscription_view(
     let r = tx
         .opt(
             q(
-                "SELECT s.id, a.code, p.code, v.version, s.status, s.anchor_date \
+                "SELECT s.id, a.code, p.code, v.version, s.status, s.anchor_date, s.period_end \
                FROM subscriptions s JOIN accounts a ON a.id = s.account_id \
                JOIN plan_versions v ON v.id = s.plan_version_id JOIN plans p ON p.id = v.plan_id \
                WHERE s.tenant_id = $1 AND s.id = $2",
@@ -648,6 +662,7 @@ async fn subscription_view(
         version: r.i64(3)?,
         status: r.text(4)?,
         anchor: r.text(5)?,
+        period_end: r.opt_text(6)?,
         lines,
         buckets,
     })
