@@ -2,18 +2,11 @@
 
 mod common;
 
-use common::fixtures::{active_plan, actor, tenant};
-use jiff::civil::date;
+use common::fixtures::{charged, m, one_line, tenant};
 use rust_decimal::Decimal;
 use toll_core::{Micros, UsageKind};
 use toll_store::accounts::AccountMode;
 use toll_store::charging::{ChargeOutcome, Charger, UsageEvent};
-use toll_store::subscriptions::SubscribeRequest;
-use toll_store::{Store, Tenant};
-
-fn m(s: &str) -> Micros {
-    s.parse().unwrap()
-}
 
 /// 2026-11-10 10:00 Beijing time, plus `secs`.
 fn at(secs: i64) -> i64 {
@@ -33,42 +26,11 @@ fn ev(key: &str, number: &str, usage: UsageKind, quantity: i64) -> UsageEvent {
     }
 }
 
-/// A prepaid account `a1` with `balance`, line 13800138000 on the fixture plan (fee 10) from
-/// Nov 1 — 100 voice minutes, 1 GB data of which 500 MB for WeChat.
-async fn setup(s: &Store, balance: &str) -> Tenant {
-    let t = tenant(s, "acme").await;
-    s.create_customer(t.id, "c1", "张三").await.unwrap();
-    s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-        .await
-        .unwrap();
-    s.top_up(t.id, "a1", m(balance), "pay-1", "").await.unwrap();
-    s.add_subscriber(t.id, "a1", "13800138000").await.unwrap();
-    active_plan(s, &t, "p", "10").await;
-    let lines = ["13800138000".to_string()];
-    let req = SubscribeRequest {
-        account: "a1",
-        plan: "p",
-        lines: &lines,
-        start: date(2026, 11, 1),
-    };
-    s.subscribe(&t, &req, &actor("ops")).await.unwrap();
-    t
-}
-
-fn charged(o: &ChargeOutcome) -> (Micros, i64) {
-    match o {
-        ChargeOutcome::Charged {
-            amount, covered, ..
-        } => (*amount, *covered),
-        other => panic!("not charged: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_call_across_the_end_of_the_allowance_is_split_exactly() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "100").await;
+        let (t, _) = one_line(s, "100").await;
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let out = c
             .charge_batch(&[
@@ -93,7 +55,7 @@ async fn a_call_across_the_end_of_the_allowance_is_split_exactly() {
 async fn destination_bound_pack_first_then_base_then_tiered_overage() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "100").await;
+        let (t, _) = one_line(s, "100").await;
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let mb = 1_048_576;
         let mut wechat = ev("d1", "13800138000", UsageKind::Data, 600 * mb);
@@ -125,7 +87,7 @@ async fn destination_bound_pack_first_then_base_then_tiered_overage() {
 async fn the_same_event_twice_is_charged_once_and_refusals_leave_nothing() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "10.5").await; // 0.5 left after the fee
+        let (t, _) = one_line(s, "10.5").await; // 0.5 left after the fee
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let long = ev("big", "13800138000", UsageKind::Voice, 6_000 + 600); // 10 min beyond: 1.5
         let small = ev("small", "13800138000", UsageKind::Sms, 1);
@@ -197,7 +159,7 @@ async fn a_line_without_a_plan_pays_the_rated_cost() {
 async fn event_keys_never_collide_with_other_ledger_keys() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "100").await; // top-up key "pay-1"
+        let (t, _) = one_line(s, "100").await; // top-up key "pay-1"
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let mut call = ev("pay-1", "13800138000", UsageKind::Sms, 1);
         call.usage = UsageKind::Voice;
@@ -216,7 +178,7 @@ async fn event_keys_never_collide_with_other_ledger_keys() {
 async fn authorization_counts_allowances_then_what_the_balance_pays_for() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "10.5").await; // 0.5 left after the fee
+        let (t, _) = one_line(s, "10.5").await; // 0.5 left after the fee
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         // 100 minutes free, then 0.15 per started minute: 0.5 pays for 3 minutes.
         let a = c

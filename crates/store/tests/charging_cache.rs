@@ -5,20 +5,10 @@
 
 mod common;
 
-use common::fixtures::{active_plan, actor, tenant};
+use common::fixtures::{LINE, active_voice_pack, charged, m, one_line, subscribe};
 use jiff::civil::date;
-use toll_catalog::lifecycle::PlanAction;
 use toll_core::{Micros, UsageKind};
-use toll_store::accounts::AccountMode;
 use toll_store::charging::{ChargeOutcome, Charger, UsageEvent};
-use toll_store::subscriptions::SubscribeRequest;
-use toll_store::{Store, Tenant};
-
-const LINE: &str = "13800138000";
-
-fn m(s: &str) -> Micros {
-    s.parse().unwrap()
-}
 
 /// A call of `seconds` at 2026-11-10 10:00 Beijing time plus `offset` seconds.
 fn call(key: &str, offset: i64, seconds: i64) -> UsageEvent {
@@ -34,46 +24,11 @@ fn call(key: &str, offset: i64, seconds: i64) -> UsageEvent {
     }
 }
 
-/// Account `a1` (prepaid, `balance` before the plan's fee of 10) with one line on the fixture
-/// plan from Nov 1: 100 voice minutes, then 0.15 per started minute.
-async fn setup(s: &Store, balance: &str) -> Tenant {
-    let t = tenant(s, "acme").await;
-    s.create_customer(t.id, "c1", "张三").await.unwrap();
-    s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-        .await
-        .unwrap();
-    s.top_up(t.id, "a1", m(balance), "pay-1", "").await.unwrap();
-    s.add_subscriber(t.id, "a1", LINE).await.unwrap();
-    active_plan(s, &t, "p", "10").await;
-    subscribe(s, &t, "p").await;
-    t
-}
-
-async fn subscribe(s: &Store, t: &Tenant, plan: &str) {
-    let lines = [LINE.to_string()];
-    let req = SubscribeRequest {
-        account: "a1",
-        plan,
-        lines: &lines,
-        start: date(2026, 11, 1),
-    };
-    s.subscribe(t, &req, &actor("ops")).await.unwrap();
-}
-
-fn charged(o: &ChargeOutcome) -> (Micros, i64) {
-    match o {
-        ChargeOutcome::Charged {
-            amount, covered, ..
-        } => (*amount, *covered),
-        other => panic!("not charged: {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_top_up_between_batches_is_spendable_at_once() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "10.3").await; // 0.3 left after the fee
+        let (t, _) = one_line(s, "10.3").await; // 0.3 left after the fee
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let out = c
             .charge_batch(&[call("all", 0, 6_000), call("two", 7_000, 120)])
@@ -99,35 +54,11 @@ async fn a_top_up_between_batches_is_spendable_at_once() {
 async fn an_add_on_bought_between_batches_is_drawn_at_once() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "100").await;
+        let (t, _) = one_line(s, "100").await;
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let out = c.charge(&call("all", 0, 6_000)).await.unwrap();
         assert_eq!(charged(&out), (Micros::ZERO, 6_000), "{}", e.name);
-        let pack = r#"
-code = "voice-pack"
-name = "语音叠加包"
-class = "addon"
-kind = "voice"
-currency = "CNY"
-base_fee = "5"
-validity = { days = 30 }
-
-[[allowances]]
-usage = "voice"
-quantity = 60
-unit = "minutes"
-"#;
-        let (alice, bob) = (actor("alice"), actor("bob"));
-        s.create_plan(t.id, pack, &alice).await.unwrap();
-        for (a, who) in [
-            (PlanAction::Submit, &alice),
-            (PlanAction::Approve, &bob),
-            (PlanAction::Activate, &bob),
-        ] {
-            s.plan_action(t.id, "voice-pack", None, a, who, "")
-                .await
-                .unwrap();
-        }
+        active_voice_pack(s, &t).await;
         subscribe(s, &t, "voice-pack").await;
         let out = c.charge(&call("after", 7_000, 600)).await.unwrap();
         assert_eq!(charged(&out), (Micros::ZERO, 600), "{}", e.name);
@@ -140,7 +71,7 @@ unit = "minutes"
 async fn two_chargers_of_one_tenant_see_each_others_draws() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "100").await;
+        let (t, _) = one_line(s, "100").await;
         let a = Charger::new(s.clone(), t.clone()).unwrap();
         let b = Charger::new(s.clone(), t.clone()).unwrap();
         assert_eq!(
@@ -177,7 +108,7 @@ async fn two_chargers_of_one_tenant_see_each_others_draws() {
 async fn an_event_older_than_what_was_read_reads_its_buckets_again() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = setup(s, "100").await;
+        let (t, _) = one_line(s, "100").await;
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         // December's period, with fresh minutes, starts on renewal.
         s.renew(&t, date(2026, 12, 1)).await.unwrap();

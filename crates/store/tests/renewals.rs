@@ -4,23 +4,16 @@
 
 mod common;
 
-use common::fixtures::{active_plan, actor, tenant};
+use common::fixtures::{LINE, active_plan, active_voice_pack, actor, m, one_line, subscribe};
 use jiff::civil::date;
-use toll_catalog::lifecycle::PlanAction;
 use toll_core::{Micros, UsageKind};
-use toll_store::accounts::AccountMode;
 use toll_store::charging::{ChargeOutcome, Charger, UsageEvent};
 use toll_store::subscriptions::{ChangeWhen, SubscribeRequest};
 use toll_store::{Store, Tenant};
 
-const LINE: &str = "13800138000";
 /// 2026-11-10 10:00 Beijing time.
 const NOV_10: i64 = 1_794_276_000_000;
 const DAY_MS: i64 = 86_400_000;
-
-fn m(s: &str) -> Micros {
-    s.parse().unwrap()
-}
 
 fn call(key: &str, at_ms: i64, seconds: i64) -> UsageEvent {
     UsageEvent {
@@ -35,32 +28,6 @@ fn call(key: &str, at_ms: i64, seconds: i64) -> UsageEvent {
     }
 }
 
-/// Account `a1` (prepaid, topped up with `balance`) with one line on plan `p` (fee 10, 100
-/// voice minutes a month) from 2026-11-01.
-async fn setup(s: &Store, balance: &str) -> (Tenant, i64) {
-    let t = tenant(s, "acme").await;
-    s.create_customer(t.id, "c1", "张三").await.unwrap();
-    s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-        .await
-        .unwrap();
-    s.top_up(t.id, "a1", m(balance), "pay-1", "").await.unwrap();
-    s.add_subscriber(t.id, "a1", LINE).await.unwrap();
-    active_plan(s, &t, "p", "10").await;
-    let id = subscribe(s, &t, "p").await;
-    (t, id)
-}
-
-async fn subscribe(s: &Store, t: &Tenant, plan: &str) -> i64 {
-    let lines = [LINE.to_string()];
-    let req = SubscribeRequest {
-        account: "a1",
-        plan,
-        lines: &lines,
-        start: date(2026, 11, 1),
-    };
-    s.subscribe(t, &req, &actor("ops")).await.unwrap().id
-}
-
 async fn balance(s: &Store, t: &Tenant) -> Micros {
     s.account(t.id, "a1").await.unwrap().balance
 }
@@ -73,7 +40,7 @@ fn refused(o: &ChargeOutcome, why: &str) -> bool {
 async fn a_monthly_plan_renews_with_its_fee_and_fresh_allowances_once() {
     for e in common::engines().await {
         let s = &e.store;
-        let (t, id) = setup(s, "100").await;
+        let (t, id) = one_line(s, "100").await;
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let dec_5 = call("dec-5", NOV_10 + 25 * DAY_MS, 60);
         let out = c.charge(&dec_5).await.unwrap();
@@ -115,7 +82,7 @@ async fn a_monthly_plan_renews_with_its_fee_and_fresh_allowances_once() {
 async fn a_renewal_catches_up_every_missed_period() {
     for e in common::engines().await {
         let s = &e.store;
-        let (t, id) = setup(s, "100").await;
+        let (t, id) = one_line(s, "100").await;
         let r = s.renew(&t, date(2027, 2, 15)).await.unwrap();
         assert_eq!(r.periods, 3, "{}: December, January, February", e.name);
         assert_eq!(balance(s, &t).await, m("60"), "{}", e.name);
@@ -128,7 +95,7 @@ async fn a_renewal_catches_up_every_missed_period() {
 async fn a_change_at_period_end_takes_effect_on_renewal() {
     for e in common::engines().await {
         let s = &e.store;
-        let (t, id) = setup(s, "100").await;
+        let (t, id) = one_line(s, "100").await;
         active_plan(s, &t, "p2", "20").await;
         let change = s
             .change_plan(&t, id, "p2", ChangeWhen::PeriodEnd, &actor("ops"), "")
@@ -164,7 +131,7 @@ async fn a_change_at_period_end_takes_effect_on_renewal() {
 async fn an_unpaid_fee_suspends_the_line_until_a_top_up_and_renewal() {
     for e in common::engines().await {
         let s = &e.store;
-        let (t, id) = setup(s, "15").await; // 5 left after November's fee
+        let (t, id) = one_line(s, "15").await; // 5 left after November's fee
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         let r = s.renew(&t, date(2026, 12, 1)).await.unwrap();
         assert_eq!(r.suspended.len(), 1, "{}: {r:?}", e.name);
@@ -206,32 +173,8 @@ async fn an_unpaid_fee_suspends_the_line_until_a_top_up_and_renewal() {
 async fn an_add_on_pack_expires_with_its_period() {
     for e in common::engines().await {
         let s = &e.store;
-        let (t, base) = setup(s, "100").await;
-        let pack = r#"
-code = "voice-pack"
-name = "语音叠加包"
-class = "addon"
-kind = "voice"
-currency = "CNY"
-base_fee = "5"
-validity = { days = 30 }
-
-[[allowances]]
-usage = "voice"
-quantity = 60
-unit = "minutes"
-"#;
-        let (alice, bob) = (actor("alice"), actor("bob"));
-        s.create_plan(t.id, pack, &alice).await.unwrap();
-        for (a, who) in [
-            (PlanAction::Submit, &alice),
-            (PlanAction::Approve, &bob),
-            (PlanAction::Activate, &bob),
-        ] {
-            s.plan_action(t.id, "voice-pack", None, a, who, "")
-                .await
-                .unwrap();
-        }
+        let (t, base) = one_line(s, "100").await;
+        active_voice_pack(s, &t).await;
         let id = subscribe(s, &t, "voice-pack").await;
         assert_eq!(balance(s, &t).await, m("85"));
         // The pack's 30 days end on Dec 1, like the month.

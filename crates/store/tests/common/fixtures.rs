@@ -1,8 +1,12 @@
 //! Plans and set-ups shared by the behaviour tests.
 #![allow(dead_code)]
 
+use jiff::civil::date;
 use toll_catalog::lifecycle::{Actor, PlanAction};
-use toll_core::Currency;
+use toll_core::{Currency, Micros};
+use toll_store::accounts::AccountMode;
+use toll_store::charging::ChargeOutcome;
+use toll_store::subscriptions::SubscribeRequest;
 use toll_store::{Store, Tenant};
 
 pub fn actor(name: &str) -> Actor {
@@ -62,12 +66,32 @@ tiers = [
 
 /// Creates, submits, approves (by another user) and activates a plan.
 pub async fn active_plan(store: &Store, tenant: &Tenant, code: &str, fee: &str) {
+    activate(store, tenant, code, &plan_toml(code, fee)).await;
+}
+
+/// A 30-day add-on pack `voice-pack` at 5 with 60 voice minutes, active.
+pub async fn active_voice_pack(store: &Store, tenant: &Tenant) {
+    let pack = r#"
+code = "voice-pack"
+name = "语音叠加包"
+class = "addon"
+kind = "voice"
+currency = "CNY"
+base_fee = "5"
+validity = { days = 30 }
+
+[[allowances]]
+usage = "voice"
+quantity = 60
+unit = "minutes"
+"#;
+    activate(store, tenant, "voice-pack", pack).await;
+}
+
+async fn activate(store: &Store, tenant: &Tenant, code: &str, toml: &str) {
     let maker = actor("alice");
     let checker = actor("bob");
-    store
-        .create_plan(tenant.id, &plan_toml(code, fee), &maker)
-        .await
-        .unwrap();
+    store.create_plan(tenant.id, toml, &maker).await.unwrap();
     for (a, who) in [
         (PlanAction::Submit, &maker),
         (PlanAction::Approve, &checker),
@@ -85,4 +109,50 @@ pub async fn tenant(store: &Store, slug: &str) -> Tenant {
         .create_tenant(slug, slug, Currency::CNY, "Asia/Shanghai")
         .await
         .unwrap()
+}
+
+/// A money amount written as a decimal.
+pub fn m(s: &str) -> Micros {
+    s.parse().unwrap()
+}
+
+/// The line every charging test uses.
+pub const LINE: &str = "13800138000";
+
+/// Tenant `acme` with account `a1` (prepaid, topped up with `balance` under key `pay-1`), line
+/// [`LINE`], and that line on plan `p` (fee 10: 100 voice minutes, 1 GB data of which 500 MB for
+/// WeChat) from 2026-11-01. Returns the tenant and the subscription's id.
+pub async fn one_line(s: &Store, balance: &str) -> (Tenant, i64) {
+    let t = tenant(s, "acme").await;
+    s.create_customer(t.id, "c1", "张三").await.unwrap();
+    s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
+        .await
+        .unwrap();
+    s.top_up(t.id, "a1", m(balance), "pay-1", "").await.unwrap();
+    s.add_subscriber(t.id, "a1", LINE).await.unwrap();
+    active_plan(s, &t, "p", "10").await;
+    let id = subscribe(s, &t, "p").await;
+    (t, id)
+}
+
+/// Subscribes account `a1`'s line [`LINE`] to `plan` from 2026-11-01.
+pub async fn subscribe(s: &Store, t: &Tenant, plan: &str) -> i64 {
+    let lines = [LINE.to_string()];
+    let req = SubscribeRequest {
+        account: "a1",
+        plan,
+        lines: &lines,
+        start: date(2026, 11, 1),
+    };
+    s.subscribe(t, &req, &actor("ops")).await.unwrap().id
+}
+
+/// The amount and covered quantity of a charged event; panics on any other outcome.
+pub fn charged(o: &ChargeOutcome) -> (Micros, i64) {
+    match o {
+        ChargeOutcome::Charged {
+            amount, covered, ..
+        } => (*amount, *covered),
+        other => panic!("not charged: {other:?}"),
+    }
 }
