@@ -211,7 +211,7 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let lines = env("TOLL_BENCH_LINES", if full { 100_000 } else { 1_000 });
     let count = env("TOLL_BENCH_EVENTS", if full { 1_000_000 } else { 10_000 });
-    let batch = env("TOLL_BENCH_BATCH", 5_000);
+    let batch = env("TOLL_BENCH_BATCH", toll_store::charging::MAX_BATCH);
     let evs = events(lines, count);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
