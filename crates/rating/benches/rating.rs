@@ -395,12 +395,18 @@ fn one_prefix_tariff() -> Tariff {
     ])
 }
 
-/// `TOLL_BENCH_PROBE=1`: wall time per event over 40 passes, minimum and median. The minimum is
+/// `TOLL_BENCH_PROBE=1`: wall time per event over 40 passes (`TOLL_BENCH_PASSES`), minimum
+/// and median. The minimum is
 /// the pass least disturbed by other work on a shared machine: compare A/B pairs run back to
 /// back.
 fn time_probe(name: &str, tariff: &Tariff, evs: &[Event<'_>]) {
     // Tenths of a nanosecond per event (integers: the workspace warns on float arithmetic).
-    let mut per_event: Vec<u128> = (0..40)
+    let passes = std::env::var("TOLL_BENCH_PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(40usize)
+        .max(1);
+    let mut per_event: Vec<u128> = (0..passes)
         .map(|_| {
             let t0 = std::time::Instant::now();
             let n: usize = evs
@@ -416,7 +422,7 @@ fn time_probe(name: &str, tariff: &Tariff, evs: &[Event<'_>]) {
     eprintln!(
         "{name}: ns/event min {} median {}",
         show(per_event[0]),
-        show(per_event[20])
+        show(per_event[passes / 2])
     );
 }
 
@@ -438,9 +444,14 @@ fn benches(c: &mut Criterion) {
 
     let tiny = one_prefix_tariff();
     check_results("rate/one_prefix_tariff", &tiny, &evs, ONE_PREFIX_CHECKSUM);
-    if std::env::var_os("TOLL_BENCH_PROBE").is_some() {
-        time_probe("rate/one_core", &tariff, &evs);
-        time_probe("rate/one_prefix_tariff", &tiny, &evs);
+    if let Some(which) = std::env::var_os("TOLL_BENCH_PROBE") {
+        // `TOLL_BENCH_PROBE=one_core` or `=one_prefix` probes only that one (for `perf`).
+        if which != "one_prefix" {
+            time_probe("rate/one_core", &tariff, &evs);
+        }
+        if which != "one_core" {
+            time_probe("rate/one_prefix_tariff", &tiny, &evs);
+        }
         return;
     }
 
