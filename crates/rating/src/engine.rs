@@ -201,13 +201,40 @@ pub enum Limit {
 }
 
 /// The number as the tariff matches it, and the callee's range.
-struct Callee<'a> {
-    number: PhoneNumber,
-    range: Option<(u32, &'a Range)>,
+struct Callee<'t, 'e> {
+    number: Number<'e>,
+    range: Option<(u32, &'t Range)>,
+}
+
+/// A normalised callee: usually a slice of the dialled string itself (no copy), else a copy.
+enum Number<'e> {
+    Dialled(&'e [u8]),
+    Normalised(PhoneNumber),
+}
+
+impl Number<'_> {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Number::Dialled(b) => b,
+            Number::Normalised(n) => n.as_bytes(),
+        }
+    }
 }
 
 impl Tariff {
-    fn callee(&self, dialled: &str) -> Result<Callee<'_>, RateError> {
+    fn callee<'e>(&self, dialled: &'e str) -> Result<Callee<'_, 'e>, RateError> {
+        // The common case: digits whose national form is a slice of them.
+        if let Some((national, kind)) = PhoneNumber::parse_cn_borrowed(dialled) {
+            let number = match self.numbering {
+                Numbering::ChinaNational => Number::Dialled(national),
+                Numbering::AsDialled => Number::Normalised(PhoneNumber::raw(dialled)?),
+            };
+            let range = match kind {
+                NumberKind::Other => None,
+                _ => self.ranges.lookup_indexed_bytes(national),
+            };
+            return Ok(Callee { number, range });
+        }
         let national = PhoneNumber::parse_cn(dialled);
         let number = match self.numbering {
             Numbering::ChinaNational => national.clone()?,
@@ -219,11 +246,14 @@ impl Tariff {
             }
             _ => None,
         };
-        Ok(Callee { number, range })
+        Ok(Callee {
+            number: Number::Normalised(number),
+            range,
+        })
     }
 
     /// Interned carrier id for profile look-up, and the outcome to report.
-    fn carrier_of(&self, ev: &Event<'_>, callee: &Callee<'_>) -> (u32, CarrierOutcome) {
+    fn carrier_of(&self, ev: &Event<'_>, callee: &Callee<'_, '_>) -> (u32, CarrierOutcome) {
         if let Some(route) = ev.route_carrier.filter(|r| !r.trim().is_empty()) {
             return match self.ranges.carrier_by_name(route) {
                 Some(c) => (
