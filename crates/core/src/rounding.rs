@@ -169,12 +169,61 @@ pub fn fixed_ratio_round(
     if den <= 0 {
         return None;
     }
+    // Almost every call total fits in 64 bits: one hardware division instead of the two
+    // software 128-bit ones below. Same arithmetic, so the same answer; on overflow the
+    // 128-bit path decides.
+    if let (Ok(n), Ok(d)) = (i64::try_from(num), i64::try_from(den))
+        && let Some(q) = fixed_ratio_round_i64(n, d, scale, decimals, method)
+    {
+        return Some(i128::from(q));
+    }
+    fixed_ratio_round_i128(num, den, scale, decimals, method)
+}
+
+/// [`fixed_ratio_round`] in 128 bits, for totals beyond 64 bits (`den > 0`).
+fn fixed_ratio_round_i128(
+    num: i128,
+    den: i128,
+    scale: u32,
+    decimals: u32,
+    method: RoundingMethod,
+) -> Option<i128> {
     let (num, den) = if decimals >= scale {
         (num.checked_mul(10i128.checked_pow(decimals - scale)?)?, den)
     } else {
         (num, den.checked_mul(10i128.checked_pow(scale - decimals)?)?)
     };
     round_quotient(num.div_euclid(den), num.rem_euclid(den), den, method).ok()
+}
+
+/// [`fixed_ratio_round`] in 64 bits; `None` when an intermediate does not fit (`den > 0`).
+#[inline]
+fn fixed_ratio_round_i64(
+    num: i64,
+    den: i64,
+    scale: u32,
+    decimals: u32,
+    method: RoundingMethod,
+) -> Option<i64> {
+    let (num, den) = if decimals >= scale {
+        (num.checked_mul(10i64.checked_pow(decimals - scale)?)?, den)
+    } else {
+        (num, den.checked_mul(10i64.checked_pow(scale - decimals)?)?)
+    };
+    let (q, r) = (num.div_euclid(den), num.rem_euclid(den));
+    if r == 0 {
+        return Some(q);
+    }
+    Some(match method {
+        RoundingMethod::Down => q,
+        RoundingMethod::Up => q + 1,
+        RoundingMethod::Middle => match r.checked_mul(2)?.cmp(&den) {
+            std::cmp::Ordering::Greater => q + 1,
+            std::cmp::Ordering::Less => q,
+            std::cmp::Ordering::Equal if q >= 0 => q + 1,
+            std::cmp::Ordering::Equal => q,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -295,6 +344,28 @@ mod tests {
                 let got = exact_ratio_round(num, den, dec, method).unwrap();
                 proptest::prop_assert_eq!(want, got);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The 64-bit fast path gives exactly the 128-bit answer, or defers to it.
+        #[test]
+        fn fast_path_equals_128_bit(
+            num in proptest::prop_oneof![-1_000_000_000i64..1_000_000_000, proptest::num::i64::ANY],
+            den in proptest::prop_oneof![1i64..100_000, 1i64..=i64::MAX],
+            scale in 0u32..=20,
+            decimals in 0u32..=12,
+            method in proptest::prop_oneof![
+                proptest::strategy::Just(RoundingMethod::Up),
+                proptest::strategy::Just(RoundingMethod::Middle),
+                proptest::strategy::Just(RoundingMethod::Down),
+            ],
+        ) {
+            let wide = fixed_ratio_round_i128(i128::from(num), i128::from(den), scale, decimals, method);
+            if let Some(q) = fixed_ratio_round_i64(num, den, scale, decimals, method) {
+                proptest::prop_assert_eq!(Some(i128::from(q)), wide);
+            }
+            proptest::prop_assert_eq!(fixed_ratio_round(i128::from(num), i128::from(den), scale, decimals, method), wide);
         }
     }
 }

@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -352,6 +353,79 @@ fn seed_rules(p: &Prefixes) -> Vec<RateRule> {
     rules
 }
 
+/// Hash of the `Debug` form of every result of `rate/one_core` (`Ok` and `Err`), recorded at
+/// commit `e1fcac8`: a speed-up must not change a single rated value or error.
+const ONE_CORE_CHECKSUM: u64 = 0x5821_189f_f5f9_080c;
+/// The same for `rate/one_prefix_tariff`.
+const ONE_PREFIX_CHECKSUM: u64 = 0xe756_5692_1f94_e637;
+
+/// Hashes the `Debug` form of every result and stops the bench if it differs from `expected`
+/// (`TOLL_BENCH_PRINT_CHECKSUM=1` only prints it, to record a deliberate change).
+fn check_results(name: &str, tariff: &Tariff, evs: &[Event<'_>], expected: u64) {
+    let mut h = std::hash::DefaultHasher::new();
+    let mut line = String::new();
+    for e in evs {
+        line.clear();
+        let _ = write!(line, "{:?}", rate(tariff, e));
+        line.hash(&mut h);
+    }
+    let sum = h.finish();
+    eprintln!("{name}: checksum of {} results {sum:#018x}", evs.len());
+    if std::env::var_os("TOLL_BENCH_PRINT_CHECKSUM").is_none() {
+        assert_eq!(sum, expected, "{name}: rating results changed");
+    }
+}
+
+/// The same events on a tariff with one destination (every first digit) and one band: the
+/// fixed cost of rating an event, whatever the tariff's size.
+fn one_prefix_tariff() -> Tariff {
+    compile(&[
+        file(
+            "Destinations.csv",
+            "D,0\nD,1\nD,2\nD,3\nD,4\nD,5\nD,6\nD,7\nD,8\nD,9\n",
+        ),
+        file("Rates.csv", "R,0,0.1,60s,60s,0s\nR,0,0.1,60s,6s,60s\n"),
+        file("DestinationRates.csv", "DR,D,R,*up,4,0,\n"),
+        file("Timings.csv", "ALWAYS,*any,*any,*any,*any,00:00:00\n"),
+        file("RatingPlans.csv", "P,DR,ALWAYS,10\n"),
+        file(
+            "RatingProfiles.csv",
+            "bench,call,*any,,P,\nbench,sms,*any,,P,\n",
+        ),
+    ])
+}
+
+/// `TOLL_BENCH_PROBE=1`: wall time per event over 40 passes (`TOLL_BENCH_PASSES`), minimum
+/// and median. The minimum is
+/// the pass least disturbed by other work on a shared machine: compare A/B pairs run back to
+/// back.
+fn time_probe(name: &str, tariff: &Tariff, evs: &[Event<'_>]) {
+    // Tenths of a nanosecond per event (integers: the workspace warns on float arithmetic).
+    let passes = std::env::var("TOLL_BENCH_PASSES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(40usize)
+        .max(1);
+    let mut per_event: Vec<u128> = (0..passes)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            let n: usize = evs
+                .iter()
+                .map(|e| usize::from(rate(tariff, black_box(e)).is_ok()))
+                .sum();
+            black_box(n);
+            t0.elapsed().as_nanos() * 10 / evs.len() as u128
+        })
+        .collect();
+    per_event.sort_unstable();
+    let show = |t: u128| format!("{}.{}", t / 10, t % 10);
+    eprintln!(
+        "{name}: ns/event min {} median {}",
+        show(per_event[0]),
+        show(per_event[passes / 2])
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let p = prefixes(RATE_PREFIXES, SEED);
     let tariff = compile(&tariff_files(&p));
@@ -366,6 +440,20 @@ fn benches(c: &mut Criterion) {
         ok * 1000 / evs.len()
     );
     assert!(ok * 100 >= evs.len() * 95, "only {ok} events rate");
+    check_results("rate/one_core", &tariff, &evs, ONE_CORE_CHECKSUM);
+
+    let tiny = one_prefix_tariff();
+    check_results("rate/one_prefix_tariff", &tiny, &evs, ONE_PREFIX_CHECKSUM);
+    if let Some(which) = std::env::var_os("TOLL_BENCH_PROBE") {
+        // `TOLL_BENCH_PROBE=one_core` or `=one_prefix` probes only that one (for `perf`).
+        if which != "one_prefix" {
+            time_probe("rate/one_core", &tariff, &evs);
+        }
+        if which != "one_core" {
+            time_probe("rate/one_prefix_tariff", &tiny, &evs);
+        }
+        return;
+    }
 
     let mut g = c.benchmark_group("rate");
     g.sample_size(30)
@@ -381,22 +469,6 @@ fn benches(c: &mut Criterion) {
             n
         })
     });
-    // The same events on a tariff with one destination (every first digit) and one band: the
-    // fixed cost of rating an event, whatever the tariff's size.
-    let tiny = compile(&[
-        file(
-            "Destinations.csv",
-            "D,0\nD,1\nD,2\nD,3\nD,4\nD,5\nD,6\nD,7\nD,8\nD,9\n",
-        ),
-        file("Rates.csv", "R,0,0.1,60s,60s,0s\nR,0,0.1,60s,6s,60s\n"),
-        file("DestinationRates.csv", "DR,D,R,*up,4,0,\n"),
-        file("Timings.csv", "ALWAYS,*any,*any,*any,*any,00:00:00\n"),
-        file("RatingPlans.csv", "P,DR,ALWAYS,10\n"),
-        file(
-            "RatingProfiles.csv",
-            "bench,call,*any,,P,\nbench,sms,*any,,P,\n",
-        ),
-    ]);
     g.bench_function("one_prefix_tariff", |b| {
         b.iter(|| {
             let mut n = 0usize;

@@ -201,13 +201,40 @@ pub enum Limit {
 }
 
 /// The number as the tariff matches it, and the callee's range.
-struct Callee<'a> {
-    number: PhoneNumber,
-    range: Option<(u32, &'a Range)>,
+struct Callee<'t, 'e> {
+    number: Number<'e>,
+    range: Option<(u32, &'t Range)>,
+}
+
+/// A normalised callee: usually a slice of the dialled string itself (no copy), else a copy.
+enum Number<'e> {
+    Dialled(&'e [u8]),
+    Normalised(PhoneNumber),
+}
+
+impl Number<'_> {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Number::Dialled(b) => b,
+            Number::Normalised(n) => n.as_bytes(),
+        }
+    }
 }
 
 impl Tariff {
-    fn callee(&self, dialled: &str) -> Result<Callee<'_>, RateError> {
+    fn callee<'e>(&self, dialled: &'e str) -> Result<Callee<'_, 'e>, RateError> {
+        // The common case: digits whose national form is a slice of them.
+        if let Some((national, kind)) = PhoneNumber::parse_cn_borrowed(dialled) {
+            let number = match self.numbering {
+                Numbering::ChinaNational => Number::Dialled(national),
+                Numbering::AsDialled => Number::Normalised(PhoneNumber::raw(dialled)?),
+            };
+            let range = match kind {
+                NumberKind::Other => None,
+                _ => self.ranges.lookup_indexed_bytes(national),
+            };
+            return Ok(Callee { number, range });
+        }
         let national = PhoneNumber::parse_cn(dialled);
         let number = match self.numbering {
             Numbering::ChinaNational => national.clone()?,
@@ -219,11 +246,14 @@ impl Tariff {
             }
             _ => None,
         };
-        Ok(Callee { number, range })
+        Ok(Callee {
+            number: Number::Normalised(number),
+            range,
+        })
     }
 
     /// Interned carrier id for profile look-up, and the outcome to report.
-    fn carrier_of(&self, ev: &Event<'_>, callee: &Callee<'_>) -> (u32, CarrierOutcome) {
+    fn carrier_of(&self, ev: &Event<'_>, callee: &Callee<'_, '_>) -> (u32, CarrierOutcome) {
         if let Some(route) = ev.route_carrier.filter(|r| !r.trim().is_empty()) {
             return match self.ranges.carrier_by_name(route) {
                 Some(c) => (
@@ -297,9 +327,14 @@ struct Segment<'a> {
     prefix_len: u8,
 }
 
+/// A band found by [`Ctx::band_at`]: from `from` until `end` the schedule's active row is `row`.
+type BandMemo<'t> = Option<(&'t Schedule, i64, i64, usize)>;
+
 struct Ctx<'t, 'e> {
     /// The last (days since epoch, civil date) computed: a call's pieces mostly fall on one day.
     day_cache: std::cell::Cell<(i64, toll_core::civil::CivilDate)>,
+    /// The last band found: a call's pieces mostly follow one another inside one band.
+    band_memo: std::cell::Cell<BandMemo<'t>>,
     tariff: &'t Tariff,
     ev: &'e Event<'e>,
     start_ns: i64,
@@ -429,7 +464,16 @@ impl<'t> Ctx<'t, '_> {
 
     /// The band row active at `at` and the instant the active band next changes (a band of
     /// equal or higher weight starts, or local midnight).
-    fn band_at(&self, b: &Schedule, at: i64) -> Option<(usize, i64)> {
+    fn band_at(&self, b: &'t Schedule, at: i64) -> Option<(usize, i64)> {
+        // Nothing changes between an instant and the end of its band (that is what `end`
+        // means), so any later instant before that end has the same row and the same end.
+        if let Some((memo_b, from, end, row)) = self.band_memo.get()
+            && std::ptr::eq(memo_b, b)
+            && from <= at
+            && at < end
+        {
+            return Some((row, end));
+        }
         let (local, _, next_tr) = self.local(at);
         let (days, tod) = split_local(local);
         let date = self.civil(days);
@@ -456,6 +500,10 @@ impl<'t> Ctx<'t, '_> {
                     break;
                 }
             }
+        }
+        if guard == 0 {
+            // No clock change before `end`: the answer holds for every instant up to it.
+            self.band_memo.set(Some((b, at, end, row)));
         }
         Some((row, end))
     }
@@ -684,6 +732,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let subject = tariff.string_id(ev.subject);
     let ctx = Ctx {
         day_cache: std::cell::Cell::new((i64::MIN, civil_from_days(0))),
+        band_memo: std::cell::Cell::new(None),
         tariff,
         ev,
         start_ns,
@@ -887,7 +936,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     Ok(rated)
 }
 
-fn first_piece_terms(ctx: &Ctx<'_, '_>, seg: &Segment<'_>) -> Option<u32> {
+fn first_piece_terms<'t>(ctx: &Ctx<'t, '_>, seg: &Segment<'t>) -> Option<u32> {
     let at = ctx.start_ns;
     ctx.band_at(seg.sched, at)
         .map(|(r, _)| ctx.tariff.row_terms[seg.first as usize + r].terms)
