@@ -1109,7 +1109,8 @@ async fn once_then_replay(
     check_model(name, &model, &replayed, "after the replay");
     check_accounts(&w, &model, "after the replay").await;
     check_ledger(&w, &replayed).await;
-    (model, summary, done)
+    let (model, renewed) = renew_month(&w, model).await;
+    (model, summary, renewed)
 }
 
 /// Store two: each operation twice in a row; the second run must change nothing. Returns the
@@ -1143,7 +1144,45 @@ async fn twice_in_a_row(
     check_ledger(&w, &twice).await;
     check_model(name, &model, &twice, "after everything twice");
     check_accounts(&w, &model, "after everything twice").await;
-    (model, summary, twice)
+    let (model, renewed) = renew_month(&w, model).await;
+    (model, summary, renewed)
+}
+
+/// November ends: each subscription renews into December at its current plan's fee, or is
+/// suspended when its wallet cannot pay it; a second run changes nothing.
+async fn renew_month(w: &World, mut model: Model) -> (Model, Snapshot) {
+    let name = w.name;
+    let report = w.store.renew(&w.t, date(2026, 12, 1)).await.unwrap();
+    let mut suspended = Vec::new();
+    for (n, acct) in SUB_ACCOUNTS.iter().enumerate() {
+        let fee = PLANS[model.plan[n]].2;
+        if model.balance[*acct] - fee >= floor(*acct) {
+            model.balance[*acct] -= fee;
+            model.revenue += fee;
+        } else {
+            suspended.push(w.subs[n]);
+        }
+    }
+    let got: Vec<i64> = report.suspended.iter().map(|s| s.subscription).collect();
+    assert_eq!(got, suspended, "{name}: {report:?}");
+    assert_eq!(
+        (report.due, report.periods),
+        (2, 2 - suspended.len() as u64),
+        "{name}: {report:?}"
+    );
+    let renewed = snapshot(w).await;
+    check_model(name, &model, &renewed, "after the renewal");
+    check_accounts(w, &model, "after the renewal").await;
+    check_ledger(w, &renewed).await;
+    let again = w.store.renew(&w.t, date(2026, 12, 1)).await.unwrap();
+    assert_eq!(again.periods, 0, "{name}: {again:?}");
+    assert_eq!(again.suspended.len(), suspended.len(), "{name}: {again:?}");
+    assert_eq!(
+        snapshot(w).await,
+        renewed,
+        "{name}: a second renewal changed the store"
+    );
+    (model, renewed)
 }
 
 /// Both stores of one engine, side by side (they are independent), then compared.
