@@ -482,7 +482,6 @@ impl Charger {
             return Err(format!("quantity {} is negative", ev.quantity));
         }
         let at = jiff::Timestamp::from_millisecond(ev.at_ms).map_err(|e| e.to_string())?;
-        let day = at.to_zoned(self.zone.clone()).date();
         let base = self.base_plan(line).map_err(|e| e.to_string())?;
         in_service(line, &base, ev.at_ms)?;
 
@@ -506,6 +505,9 @@ impl Charger {
                 .map(|(s, def)| (s, def.beyond_allowance(&ev.usage)))
             {
                 Some((sub, Beyond::Overage(rule))) => {
+                    // The civil day only matters for the overage period (most events never get
+                    // here: their allowances cover them).
+                    let day = at.to_zoned(self.zone.clone()).date();
                     let period =
                         proration::period_containing(base_validity(&base), sub.anchor, day)
                             .map_err(|e| e.to_string())?;
