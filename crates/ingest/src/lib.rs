@@ -15,11 +15,15 @@
 //! * [`freeswitch::JsonReader`]: FreeSWITCH `mod_json_cdr` documents.
 //! * [`cgrates::CsvReader`]: CGRateS CDR CSV (the `*default` export/import layout).
 //!
+//! [`Cleansing`] then says which records are not to be billed (too short, unanswered,
+//! internal), with a reason to count.
+//!
 //! See `docs/ingest.md`.
 
 pub mod asterisk;
 pub mod cdr;
 pub mod cgrates;
+pub mod cleanse;
 pub mod error;
 pub mod freeswitch;
 pub mod mapping;
@@ -27,6 +31,7 @@ pub mod split;
 mod value;
 
 pub use cdr::{Cdr, Direction, Disposition, Stats};
+pub use cleanse::{Cleansing, Skip};
 pub use error::{ConfigError, ErrorKind, RecordError};
 pub use mapping::{DelimitedReader, Mapping};
 pub use value::{EpochUnit, TimeFormat};
