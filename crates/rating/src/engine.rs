@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 use toll_core::civil::{NANOS_PER_DAY, civil_from_days, split_local};
 use toll_core::phone::{NumberKind, PhoneError, PhoneNumber};
-use toll_core::rounding::{Rounding, fixed_ratio_round};
+use toll_core::rounding::{Rounding, fixed_ratio_round, fixed_ratio_round_64};
 use toll_core::usage::Tor;
 
 use crate::carriers::Range;
@@ -667,6 +667,9 @@ impl Terms {
         connect_fee: i128,
         scale: u32,
     ) -> Result<(Decimal, bool, bool), RateError> {
+        if let Some(r) = self.total_64(acc, connect_fee, scale) {
+            return Ok(r);
+        }
         let (mut num, den) = acc.ratio()?;
         let over = || RateError::Overflow;
         num = num
@@ -701,6 +704,45 @@ impl Terms {
         }
         let cost = Decimal::try_from_i128_with_scale(q, d).map_err(|_| over())?;
         Ok((cost, capped, floored))
+    }
+}
+
+impl Terms {
+    /// [`Terms::total`] in 64-bit arithmetic for the common call: one rate unit, no cap
+    /// reached, every intermediate within 64 bits. The same exact integer steps, so the same
+    /// answer; `None` sends every other call (and every error) through the general path.
+    #[inline]
+    fn total_64(
+        &self,
+        acc: &Accum,
+        connect_fee: i128,
+        scale: u32,
+    ) -> Option<(Decimal, bool, bool)> {
+        let (n, den) = match acc.parts.as_slice() {
+            [] => (0i64, 1i64),
+            [(u, n)] => (i64::try_from(*n).ok()?, *u),
+            _ => return None,
+        };
+        let mut num = n.checked_add(i64::try_from(connect_fee).ok()?.checked_mul(den)?)?;
+        let mut floored = false;
+        if let Some(min) = self.min_cost {
+            let m = i64::try_from(min).ok()?.checked_mul(den)?;
+            if num < m {
+                num = m;
+                floored = true;
+            }
+        }
+        if let Some(cap) = self.free_cap {
+            let c = i64::try_from(cap).ok()?.checked_mul(den)?;
+            if num > c {
+                // Capped: rare, and its rounding has one more rule.
+                return None;
+            }
+        }
+        let d = self.rounding.decimals;
+        let q = fixed_ratio_round_64(num, den, scale, d, self.rounding.method)?;
+        let cost = Decimal::try_new(q, d).ok()?;
+        Some((cost, false, floored))
     }
 }
 
