@@ -562,10 +562,15 @@ struct Accum {
 }
 
 impl Accum {
+    #[inline]
     fn add(&mut self, unit: i64, numerator: i128) -> Result<(), RateError> {
         if unit == 0 || numerator == 0 {
             return Ok(());
         }
+        self.add_nonzero(unit, numerator)
+    }
+
+    fn add_nonzero(&mut self, unit: i64, numerator: i128) -> Result<(), RateError> {
         for (u, n) in self.parts.iter_mut() {
             if *u == unit {
                 *n = n.checked_add(numerator).ok_or(RateError::Overflow)?;
