@@ -180,6 +180,23 @@ pub fn fixed_ratio_round(
     fixed_ratio_round_i128(num, den, scale, decimals, method)
 }
 
+/// [`fixed_ratio_round`] for 64-bit operands: `None` when `den <= 0` or when an intermediate
+/// does not fit in 64 bits (then [`fixed_ratio_round`] may still have an answer). When it
+/// answers, the answer is [`fixed_ratio_round`]'s.
+#[inline]
+pub fn fixed_ratio_round_64(
+    num: i64,
+    den: i64,
+    scale: u32,
+    decimals: u32,
+    method: RoundingMethod,
+) -> Option<i64> {
+    if den <= 0 {
+        return None;
+    }
+    fixed_ratio_round_i64(num, den, scale, decimals, method)
+}
+
 /// [`fixed_ratio_round`] in 128 bits, for totals beyond 64 bits (`den > 0`).
 fn fixed_ratio_round_i128(
     num: i128,

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use smallvec::SmallVec;
 use toll_core::civil::{NANOS_PER_DAY, civil_from_days, split_local};
 use toll_core::phone::{NumberKind, PhoneError, PhoneNumber};
-use toll_core::rounding::{Rounding, fixed_ratio_round};
+use toll_core::rounding::{Rounding, fixed_ratio_round, fixed_ratio_round_64};
 use toll_core::usage::Tor;
 
 use crate::carriers::Range;
@@ -308,13 +308,6 @@ fn effective<'a>(keys: &[Option<&'a [Activation]>], at: i64) -> Option<&'a Activ
     None
 }
 
-/// Local date and time of day of an instant.
-struct Wall {
-    days: i64,
-    tod: i64,
-    date: toll_core::civil::CivilDate,
-}
-
 /// A stretch of the call under one profile activation, with its destination resolved.
 #[derive(Clone, Copy)]
 struct Segment<'a> {
@@ -359,17 +352,16 @@ impl<'t> Ctx<'t, '_> {
     ) -> Option<(u32, DestRef, BindRef, u8)> {
         let t = self.tariff;
         let plan = &t.plans[act.plan as usize];
-        let wall = self.wall(at);
-        // Only "is any band active now?": the first started row matching today answers it.
-        let active = |b: BindRef| {
+        let (local, _, next_tr) = self.local(at);
+        let (days, tod) = split_local(local);
+        let date = self.civil(days);
+        // The band active now, if any (a binding with none cannot rate the call). The chosen
+        // binding's band is remembered for `band_at`: the call's first piece starts here.
+        let active =
+            |b: BindRef| active_row(t, &t.schedules[b.schedule as usize], &date, days, tod);
+        let chosen = |b: BindRef, (row, next_tod): (usize, i64)| {
             let sched = &t.schedules[b.schedule as usize];
-            sched
-                .rows
-                .iter()
-                .take_while(|r| r.start <= wall.tod)
-                .any(|r| {
-                    t.timings[r.timing as usize].matches_date(&wall.date, wall.days, &t.calendars)
-                })
+            self.band_end(sched, at, days, tod, row, next_tod, next_tr);
         };
         let mut lens = [0u8; MAX_MATCHES];
         let mut values = [0u32; MAX_MATCHES];
@@ -382,25 +374,29 @@ impl<'t> Ctx<'t, '_> {
             } else {
                 &t.dest_sets[(values[k] & !MULTI) as usize]
             };
-            let mut best: Option<(u32, BindRef, u32)> = None;
+            let mut best: Option<(u32, BindRef, u32, (usize, i64))> = None;
             for &d in dests.iter() {
                 if let Some(b) = plan.bindings.get(d) {
                     // Start loading the candidate's prices now: the band scan and the profile
                     // checks that follow overlap with that cache miss.
                     std::hint::black_box(t.row_terms.get(b.first as usize).map(|r| r.rate));
                     let rank = t.schedules[b.schedule as usize].max_rank;
-                    if active(b) && best.is_none_or(|(_, _, r)| rank > r) {
-                        best = Some((d, b, rank));
+                    if best.is_none_or(|(_, _, r, _)| rank > r)
+                        && let Some(band) = active(b)
+                    {
+                        best = Some((d, b, rank, band));
                     }
                 }
             }
-            if let Some((d, b, _)) = best {
+            if let Some((d, b, _, band)) = best {
+                chosen(b, band);
                 return Some((act.plan, DestRef::Named(d), b, len));
             }
         }
         if let Some(any) = plan.any
-            && active(any)
+            && let Some(band) = active(any)
         {
+            chosen(any, band);
             return Some((act.plan, DestRef::Any, any, 0));
         }
         if depth >= MAX_FALLBACK_DEPTH {
@@ -441,7 +437,7 @@ impl<'t> Ctx<'t, '_> {
         }
     }
 
-    /// The wall-clock date and time of day at an instant, in the tariff's clock.
+    /// The civil date of a local day number (the last one is kept: a call mostly falls on one day).
     fn civil(&self, days: i64) -> toll_core::civil::CivilDate {
         let (d, date) = self.day_cache.get();
         if d == days {
@@ -450,16 +446,6 @@ impl<'t> Ctx<'t, '_> {
         let date = civil_from_days(days);
         self.day_cache.set((days, date));
         date
-    }
-
-    fn wall(&self, at: i64) -> Wall {
-        let (local, _, _) = self.local(at);
-        let (days, tod) = split_local(local);
-        Wall {
-            days,
-            tod,
-            date: self.civil(days),
-        }
     }
 
     /// The band row active at `at` and the instant the active band next changes (a band of
@@ -478,6 +464,23 @@ impl<'t> Ctx<'t, '_> {
         let (days, tod) = split_local(local);
         let date = self.civil(days);
         let (row, next_tod) = active_row(self.tariff, b, &date, days, tod)?;
+        Some(self.band_end(b, at, days, tod, row, next_tod, next_tr))
+    }
+
+    /// [`Ctx::band_at`] once the row active at `at` is known: `row` until the time of day
+    /// `next_tod` unless a clock change comes first. Remembers the answer when no clock
+    /// change lies before its end.
+    #[allow(clippy::too_many_arguments)]
+    fn band_end(
+        &self,
+        b: &'t Schedule,
+        at: i64,
+        days: i64,
+        tod: i64,
+        row: usize,
+        next_tod: i64,
+        next_tr: i64,
+    ) -> (usize, i64) {
         let mut end = at.saturating_add(next_tod - tod);
         // A DST transition before that boundary moves the wall clock: re-read the bands there
         // and split only if the band or the day really changes.
@@ -505,7 +508,7 @@ impl<'t> Ctx<'t, '_> {
             // No clock change before `end`: the answer holds for every instant up to it.
             self.band_memo.set(Some((b, at, end, row)));
         }
-        Some((row, end))
+        (row, end)
     }
 }
 
@@ -559,10 +562,15 @@ struct Accum {
 }
 
 impl Accum {
+    #[inline]
     fn add(&mut self, unit: i64, numerator: i128) -> Result<(), RateError> {
         if unit == 0 || numerator == 0 {
             return Ok(());
         }
+        self.add_nonzero(unit, numerator)
+    }
+
+    fn add_nonzero(&mut self, unit: i64, numerator: i128) -> Result<(), RateError> {
         for (u, n) in self.parts.iter_mut() {
             if *u == unit {
                 *n = n.checked_add(numerator).ok_or(RateError::Overflow)?;
@@ -667,6 +675,9 @@ impl Terms {
         connect_fee: i128,
         scale: u32,
     ) -> Result<(Decimal, bool, bool), RateError> {
+        if let Some(r) = self.total_64(acc, connect_fee, scale) {
+            return Ok(r);
+        }
         let (mut num, den) = acc.ratio()?;
         let over = || RateError::Overflow;
         num = num
@@ -701,6 +712,45 @@ impl Terms {
         }
         let cost = Decimal::try_from_i128_with_scale(q, d).map_err(|_| over())?;
         Ok((cost, capped, floored))
+    }
+}
+
+impl Terms {
+    /// [`Terms::total`] in 64-bit arithmetic for the common call: one rate unit, no cap
+    /// reached, every intermediate within 64 bits. The same exact integer steps, so the same
+    /// answer; `None` sends every other call (and every error) through the general path.
+    #[inline]
+    fn total_64(
+        &self,
+        acc: &Accum,
+        connect_fee: i128,
+        scale: u32,
+    ) -> Option<(Decimal, bool, bool)> {
+        let (n, den) = match acc.parts.as_slice() {
+            [] => (0i64, 1i64),
+            [(u, n)] => (i64::try_from(*n).ok()?, *u),
+            _ => return None,
+        };
+        let mut num = n.checked_add(i64::try_from(connect_fee).ok()?.checked_mul(den)?)?;
+        let mut floored = false;
+        if let Some(min) = self.min_cost {
+            let m = i64::try_from(min).ok()?.checked_mul(den)?;
+            if num < m {
+                num = m;
+                floored = true;
+            }
+        }
+        if let Some(cap) = self.free_cap {
+            let c = i64::try_from(cap).ok()?.checked_mul(den)?;
+            if num > c {
+                // Capped: rare, and its rounding has one more rule.
+                return None;
+            }
+        }
+        let d = self.rounding.decimals;
+        let q = fixed_ratio_round_64(num, den, scale, d, self.rounding.method)?;
+        let cost = Decimal::try_new(q, d).ok()?;
+        Some((cost, false, floored))
     }
 }
 

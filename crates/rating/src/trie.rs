@@ -496,23 +496,52 @@ impl PrefixIndex {
         n
     }
 
-    /// The value of the longest prefix of `number`, with the prefix length.
+    /// The value of the longest prefix of `number`, with the prefix length. Probes the
+    /// candidate lengths longest first and stops at the first present (usually one probe).
     #[inline]
     pub fn longest(&self, number: &[u8]) -> Option<(usize, u32)> {
-        let mut best = None;
-        self.each_match(number, |len, value| best = Some((len, value)));
-        best
+        let mut mask = self.lens_for(number);
+        let head = number.get(..self.max_len).unwrap_or(number);
+        // values[len] = the first `len` digits as a number.
+        let mut values = [0u64; MAX_HASHED_LEN + 1];
+        let mut v = 0u64;
+        let mut digits = 0;
+        for (i, &b) in head.iter().enumerate() {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break; // every prefix is digits: nothing longer can match
+            }
+            v = v * 10 + u64::from(d);
+            values[i + 1] = v;
+            digits = i + 1;
+        }
+        // Lengths 1..=digits only (`digits` ≤ `MAX_HASHED_LEN` < 31).
+        mask &= (2u32 << digits) - 2;
+        while mask != 0 {
+            let len = (31 - mask.leading_zeros()) as usize;
+            if let Some(value) = self.get((len as u64) << 59 | values[len]) {
+                return Some((len, value));
+            }
+            mask &= !(1 << len);
+        }
+        None
+    }
+
+    /// The prefix lengths present that `number` may match, as a bit set (bit `len`).
+    #[inline]
+    fn lens_for(&self, number: &[u8]) -> u32 {
+        match number {
+            [a @ b'0'..=b'9', b @ b'0'..=b'9', ..] => {
+                self.head_lens[usize::from(a - b'0') * 10 + usize::from(b - b'0')]
+            }
+            _ => self.lens,
+        }
     }
 
     /// Calls `f(prefix_len, value)` for every prefix of `number` present, shortest first.
     #[inline]
     fn each_match(&self, number: &[u8], mut f: impl FnMut(usize, u32)) {
-        let mask = match number {
-            [a @ b'0'..=b'9', b @ b'0'..=b'9', ..] => {
-                self.head_lens[usize::from(a - b'0') * 10 + usize::from(b - b'0')]
-            }
-            _ => self.lens,
-        };
+        let mask = self.lens_for(number);
         let mut v = 0u64;
         let head = number.get(..self.max_len).unwrap_or(number);
         for (i, &b) in head.iter().enumerate() {
