@@ -173,7 +173,7 @@ pub fn fixed_ratio_round(
     // software 128-bit ones below. Same arithmetic, so the same answer; on overflow the
     // 128-bit path decides.
     if let (Ok(n), Ok(d)) = (i64::try_from(num), i64::try_from(den))
-        && let Some(q) = fixed_ratio_round_i64(n, d, scale, decimals, method)
+        && let Some(q) = fixed_ratio_round_64(n, d, scale, decimals, method)
     {
         return Some(i128::from(q));
     }
@@ -194,34 +194,6 @@ pub fn fixed_ratio_round_64(
     if den <= 0 {
         return None;
     }
-    fixed_ratio_round_i64(num, den, scale, decimals, method)
-}
-
-/// [`fixed_ratio_round`] in 128 bits, for totals beyond 64 bits (`den > 0`).
-fn fixed_ratio_round_i128(
-    num: i128,
-    den: i128,
-    scale: u32,
-    decimals: u32,
-    method: RoundingMethod,
-) -> Option<i128> {
-    let (num, den) = if decimals >= scale {
-        (num.checked_mul(10i128.checked_pow(decimals - scale)?)?, den)
-    } else {
-        (num, den.checked_mul(10i128.checked_pow(scale - decimals)?)?)
-    };
-    round_quotient(num.div_euclid(den), num.rem_euclid(den), den, method).ok()
-}
-
-/// [`fixed_ratio_round`] in 64 bits; `None` when an intermediate does not fit (`den > 0`).
-#[inline]
-fn fixed_ratio_round_i64(
-    num: i64,
-    den: i64,
-    scale: u32,
-    decimals: u32,
-    method: RoundingMethod,
-) -> Option<i64> {
     let (num, den) = if decimals >= scale {
         (num.checked_mul(10i64.checked_pow(decimals - scale)?)?, den)
     } else {
@@ -241,6 +213,22 @@ fn fixed_ratio_round_i64(
             std::cmp::Ordering::Equal => q,
         },
     })
+}
+
+/// [`fixed_ratio_round`] in 128 bits, for totals beyond 64 bits (`den > 0`).
+fn fixed_ratio_round_i128(
+    num: i128,
+    den: i128,
+    scale: u32,
+    decimals: u32,
+    method: RoundingMethod,
+) -> Option<i128> {
+    let (num, den) = if decimals >= scale {
+        (num.checked_mul(10i128.checked_pow(decimals - scale)?)?, den)
+    } else {
+        (num, den.checked_mul(10i128.checked_pow(scale - decimals)?)?)
+    };
+    round_quotient(num.div_euclid(den), num.rem_euclid(den), den, method).ok()
 }
 
 #[cfg(test)]
@@ -379,7 +367,7 @@ mod tests {
             ],
         ) {
             let wide = fixed_ratio_round_i128(i128::from(num), i128::from(den), scale, decimals, method);
-            if let Some(q) = fixed_ratio_round_i64(num, den, scale, decimals, method) {
+            if let Some(q) = fixed_ratio_round_64(num, den, scale, decimals, method) {
                 proptest::prop_assert_eq!(Some(i128::from(q)), wide);
             }
             proptest::prop_assert_eq!(fixed_ratio_round(i128::from(num), i128::from(den), scale, decimals, method), wide);
