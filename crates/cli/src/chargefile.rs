@@ -16,13 +16,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use jiff::Timestamp;
 use rust_decimal::Decimal;
-use toll_catalog::plan::TariffRef;
 use toll_core::UsageKind;
 use toll_core::usage::Tor;
-use toll_rating::{Event, Tariff};
-use toll_store::charging::{ChargeOutcome, Charger, MAX_BATCH, TailRater, UsageEvent};
+use toll_ingest::pipeline::rating::TariffRater;
+use toll_store::charging::{ChargeOutcome, Charger, MAX_BATCH, UsageEvent};
 
 use crate::admin::{DbArgs, open};
 use crate::event_args;
@@ -61,88 +59,6 @@ pub struct ChargeSummary {
     /// Sum of the charged amounts.
     pub amount: Decimal,
     pub seconds: f64,
-}
-
-/// Rates call tails with a loaded tariff (the plan's rating profile).
-#[derive(Debug)]
-struct TariffRater {
-    tariff: Arc<Tariff>,
-    tenant: String,
-}
-
-impl TailRater for TariffRater {
-    fn rate_tail(
-        &self,
-        event: &UsageEvent,
-        tariff: &TariffRef,
-        start_ms: i64,
-        quantity: i64,
-    ) -> Result<Decimal, String> {
-        let ev = self.tail_event(event, tariff, start_ms, quantity)?;
-        toll_rating::rate(&self.tariff, &ev)
-            .map(|r| r.cost)
-            .map_err(|e| e.to_string())
-    }
-
-    fn max_tail(
-        &self,
-        event: &UsageEvent,
-        tariff: &TariffRef,
-        start_ms: i64,
-        quantity: i64,
-        available: Decimal,
-    ) -> Result<i64, String> {
-        let ev = self.tail_event(event, tariff, start_ms, quantity)?;
-        let m = toll_rating::max_usage(&self.tariff, &ev, available).map_err(|e| e.to_string())?;
-        // Whole base units: a started second is not allowed unless it is paid for.
-        Ok(if ev.tor.is_time() {
-            m.usage / 1_000_000_000
-        } else {
-            m.usage
-        })
-    }
-}
-
-impl TariffRater {
-    /// The rating event for `quantity` base units of `event` from `start_ms`, priced with the
-    /// plan's rating profile.
-    fn tail_event<'e>(
-        &'e self,
-        event: &'e UsageEvent,
-        tariff: &'e TariffRef,
-        start_ms: i64,
-        quantity: i64,
-    ) -> Result<Event<'e>, String> {
-        let tor = match event.usage {
-            UsageKind::Voice => Tor::Voice,
-            UsageKind::Sms => Tor::Sms,
-            UsageKind::Data => Tor::Data,
-            UsageKind::Custom(_) => return Err("a tariff rates voice, SMS and data only".into()),
-        };
-        let destination = event
-            .destination
-            .as_deref()
-            .ok_or("the event has no destination to rate its tail with")?;
-        let start = Timestamp::from_millisecond(start_ms).map_err(|e| e.to_string())?;
-        let usage = if tor.is_time() {
-            quantity
-                .checked_mul(1_000_000_000)
-                .ok_or("usage too long")?
-        } else {
-            quantity
-        };
-        Ok(Event {
-            tenant: &self.tenant,
-            category: &tariff.category,
-            subject: &tariff.subject,
-            destination,
-            start,
-            offset: jiff::tz::Offset::UTC,
-            usage,
-            tor,
-            route_carrier: None,
-        })
-    }
 }
 
 /// Parses one CSV record into an event; the error names the field.
@@ -269,7 +185,7 @@ pub async fn run(db: &DbArgs, args: &ChargeArgs) -> anyhow::Result<ChargeSummary
                         summary.amount += amount.to_decimal();
                     }
                     ChargeOutcome::Duplicate => summary.duplicate += 1,
-                    ChargeOutcome::Refused { reason } => {
+                    ChargeOutcome::Refused { reason, .. } => {
                         summary.refused += 1;
                         writeln!(refused_out, "line {line}: key {}: {reason}", ev.key)?;
                     }

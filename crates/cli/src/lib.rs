@@ -4,6 +4,8 @@ pub mod admin;
 pub mod chargefile;
 pub mod event_args;
 pub mod generate;
+pub mod importfile;
 pub mod load;
 pub mod ratefile;
+pub mod suspense_cmd;
 pub mod view;

@@ -65,6 +65,14 @@ enum Command {
     /// The ledger: `toll ledger verify`.
     #[command(subcommand)]
     Ledger(admin::LedgerCmd),
+    /// Import CDR files from switches: read, cleanse, rate, charge and store every record.
+    Import(toll_cli::importfile::ImportArgs),
+    /// The suspense queue: records that could not be charged, to fix and re-process.
+    #[command(subcommand)]
+    Suspense(toll_cli::suspense_cmd::SuspenseCmd),
+    /// Ingestion tools: `toll ingest replay` feeds dead-lettered batches again.
+    #[command(subcommand)]
+    Ingest(toll_cli::suspense_cmd::IngestCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -185,6 +193,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }),
         Command::Ledger(cmd) => admin::runtime()?.block_on(admin::ledger_cmd(&cli.db, &cmd)),
+        Command::Import(args) => admin::runtime()?.block_on(async {
+            let files = toll_cli::importfile::run(&cli.db, &args).await?;
+            let suspended: u64 = files.iter().map(|f| f.report.suspended).sum();
+            let dead = files.iter().any(|f| !f.dead_letters.is_empty());
+            // 0: every record charged, skipped or a duplicate; 2: some wait in the suspense
+            // queue or a dead letter (the run itself completed).
+            Ok(if suspended > 0 || dead {
+                ExitCode::from(EXIT_UNRATABLE)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }),
+        Command::Suspense(cmd) => admin::runtime()?.block_on(async {
+            toll_cli::suspense_cmd::suspense(&cli.db, &cmd).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Ingest(cmd) => admin::runtime()?.block_on(async {
+            toll_cli::suspense_cmd::ingest(&cli.db, &cmd).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
     }
 }
 

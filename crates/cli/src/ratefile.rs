@@ -20,7 +20,7 @@ use toll_rating::Tariff;
 
 use crate::event_args::EventText;
 use crate::load;
-use crate::view::{carrier_text, region_text, write_usage};
+use crate::view::write_usage;
 
 #[derive(clap::Args, Debug)]
 pub struct RateArgs {
@@ -463,8 +463,8 @@ fn rate_record<'t>(
             let _ = write!(bufs.cost, "{}", r.cost.normalize());
             bufs.usage.clear();
             write_usage(&mut bufs.usage, r.rated_usage, ev.tor);
-            let carrier = carrier_text(tariff, &ev, &r);
-            let region = region_text(tariff.ranges(), &r).unwrap_or("");
+            let carrier = tariff.carrier_slug(ev.route_carrier, &r);
+            let region = tariff.region(&r).unwrap_or("");
             let dest = tariff.destination_id(r.destination);
             matched_prefix(tariff, text.destination, &r, &mut bufs.prefix);
             Some((r.cost, carrier, region, dest))

@@ -4,7 +4,6 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use toll_core::usage::{GoDuration, NANOS_PER_SECOND, Tor};
-use toll_rating::carriers::NumberRanges;
 use toll_rating::{CarrierOutcome, Event, MaxUsage, Rated, Tariff};
 
 /// A usage in the form its type of record is written in: `1m30s` for voice, a count otherwise.
@@ -75,34 +74,8 @@ pub struct RatedView {
     pub pieces: Vec<PieceView>,
 }
 
-/// The carrier a rated event is attributed to, as written in outputs (`unknown` when unknown).
-pub fn carrier_text<'a>(t: &'a Tariff, ev: &Event<'a>, r: &Rated) -> &'a str {
-    match r.carrier {
-        CarrierOutcome::Route(Some(c)) => &t.ranges().carrier(c).slug,
-        CarrierOutcome::Route(None) => ev.route_carrier.unwrap_or("unknown"),
-        CarrierOutcome::Callee(c) => &t.ranges().carrier(c).slug,
-        CarrierOutcome::Unknown => "unknown",
-    }
-}
-
-pub fn region_text<'a>(ranges: &'a NumberRanges, r: &Rated) -> Option<&'a str> {
-    r.range.and_then(|i| ranges.range(i).region.as_deref())
-}
-
-/// The number as the tariff matched it (normalised when the tariff says so).
-pub fn matched_number(t: &Tariff, ev: &Event<'_>) -> String {
-    match t.numbering {
-        toll_rating::def::Numbering::ChinaNational => {
-            toll_core::phone::PhoneNumber::parse_cn(ev.destination)
-                .map(|n| n.as_str().to_string())
-                .unwrap_or_else(|_| ev.destination.to_string())
-        }
-        toll_rating::def::Numbering::AsDialled => ev.destination.trim().to_string(),
-    }
-}
-
 pub fn rated_view(t: &Tariff, ev: &Event<'_>, r: &Rated) -> RatedView {
-    let number = matched_number(t, ev);
+    let number = t.matched_number(ev.destination).into_owned();
     let pieces = r
         .pieces
         .iter()
@@ -141,13 +114,13 @@ pub fn rated_view(t: &Tariff, ev: &Event<'_>, r: &Rated) -> RatedView {
         matched_prefix: r.matched_prefix(&number).to_string(),
         number,
         plan: t.plan_id(r.plan).to_string(),
-        carrier: carrier_text(t, ev, r).to_string(),
+        carrier: t.carrier_slug(ev.route_carrier, r).to_string(),
         carrier_source: match r.carrier {
             CarrierOutcome::Route(_) => "route",
             CarrierOutcome::Callee(_) => "number_range",
             CarrierOutcome::Unknown => "unknown",
         },
-        region: region_text(t.ranges(), r).map(str::to_string),
+        region: t.region(r).map(str::to_string),
         number_kind: r.range.map(|i| t.ranges().range(i).kind.as_str()),
         pieces,
     }

@@ -1,6 +1,6 @@
 //! CDR readers: bytes in, normalised [`Cdr`]s or precise [`RecordError`]s out.
 //!
-//! Pure and synchronous: no database, no network. Every reader is an iterator over an
+//! The readers are pure and synchronous: no database, no network. Every reader is an iterator over an
 //! `impl Read` that yields one `Result` per record, so memory stays flat however large the file,
 //! a bad record never stops the run, and every record is accounted for ([`Stats`]): emitted,
 //! filtered on purpose, merged into another record, or returned as an error carrying its line,
@@ -18,6 +18,9 @@
 //! [`Cleansing`] then says which records are not to be billed (too short, unanswered,
 //! internal), with a reason to count.
 //!
+//! [`pipeline`] joins them to rating and the store: cleanse, rate, charge and persist in
+//! batches, with the suspense queue, retries and the dead-letter store.
+//!
 //! See `docs/ingest.md`.
 
 pub mod asterisk;
@@ -27,6 +30,7 @@ pub mod cleanse;
 pub mod error;
 pub mod freeswitch;
 pub mod mapping;
+pub mod pipeline;
 pub mod split;
 mod value;
 

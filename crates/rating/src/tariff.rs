@@ -325,6 +325,34 @@ impl Tariff {
         &self.ranges
     }
 
+    /// The carrier a rated event is attributed to, as outputs write it (`unknown` when
+    /// unknown): the route's when the event named one, else the callee's number range's.
+    pub fn carrier_slug<'a>(&'a self, route: Option<&'a str>, r: &crate::Rated) -> &'a str {
+        match r.carrier {
+            crate::CarrierOutcome::Route(Some(c)) | crate::CarrierOutcome::Callee(c) => {
+                &self.ranges.carrier(c).slug
+            }
+            crate::CarrierOutcome::Route(None) => route.unwrap_or("unknown"),
+            crate::CarrierOutcome::Unknown => "unknown",
+        }
+    }
+
+    /// The region of the callee's number range, when the range table knows it.
+    pub fn region(&self, r: &crate::Rated) -> Option<&str> {
+        r.range.and_then(|i| self.ranges.range(i).region.as_deref())
+    }
+
+    /// The dialled number as the tariff matches it: normalised when the tariff normalises
+    /// Chinese numbers (falling back to the text when it does not parse), else trimmed.
+    pub fn matched_number<'a>(&self, dialled: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.numbering {
+            Numbering::ChinaNational => toll_core::phone::PhoneNumber::parse_cn(dialled)
+                .map(|n| std::borrow::Cow::Owned(n.as_str().to_string()))
+                .unwrap_or(std::borrow::Cow::Borrowed(dialled)),
+            Numbering::AsDialled => std::borrow::Cow::Borrowed(dialled.trim()),
+        }
+    }
+
     /// Whether the tariff reads bands in a fixed IANA zone (and which), or in each event's offset.
     pub fn time_zone(&self) -> Option<&TimeZone> {
         match &self.zone {

@@ -45,9 +45,12 @@ use toll_charging::ledger::{self, AccountState, ChainHead, LedgerError, Leg, TxK
 use toll_charging::overage;
 use toll_core::{Micros, Rounding, RoundingMethod, UsageKind};
 
+use crate::cdrs::{CdrRecord, CdrRow};
 use crate::db::{Col, DbRow, Tx, q, q_composed};
+use crate::file_imports::ImportTally;
 use crate::keys::{KeySource, ledger_key};
 use crate::ledger::{ACCOUNT_COLUMNS, account_state, lock_head_epoch, set_head_epoch};
+use crate::suspense::NewSuspense;
 use crate::{Store, StoreError, Tenant, TenantId};
 
 /// Most events one call charges; larger inputs are split by the caller (`toll charge` does).
@@ -95,8 +98,76 @@ pub enum ChargeOutcome {
     },
     Duplicate,
     Refused {
+        code: RefusalCode,
         reason: String,
     },
+}
+
+/// Why an event was refused, as a stable class: the suspense queue files records by it, and a
+/// caller can tell "fix the data" from "top up and retry".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    /// The number is no active line of the tenant.
+    UnknownSubscriber,
+    /// A subscription of the line is suspended for an unpaid fee.
+    Suspended,
+    /// The event falls after the last period the plan was renewed for.
+    NotRenewed,
+    /// The wallet cannot pay it.
+    InsufficientBalance,
+    /// Beyond the allowances, and the plan prices nothing of that usage.
+    NotPriced,
+    /// The line has no plan and the event carries no rated cost.
+    NotRated,
+    /// Rating the part beyond the allowances with the plan's tariff failed.
+    RatingFailed,
+    /// The event itself is malformed (negative quantity, key too long, out-of-range time).
+    Invalid,
+}
+
+impl RefusalCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::UnknownSubscriber => "unknown_subscriber",
+            RefusalCode::Suspended => "suspended",
+            RefusalCode::NotRenewed => "not_renewed",
+            RefusalCode::InsufficientBalance => "insufficient_balance",
+            RefusalCode::NotPriced => "not_priced",
+            RefusalCode::NotRated => "not_rated",
+            RefusalCode::RatingFailed => "rating_failed",
+            RefusalCode::Invalid => "invalid",
+        }
+    }
+}
+
+/// A refusal decided in memory.
+#[derive(Debug)]
+struct Refusal {
+    code: RefusalCode,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(code: RefusalCode, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Errors of the pure rules that do not say more are the event's own fault.
+impl From<String> for Refusal {
+    fn from(reason: String) -> Refusal {
+        Refusal::new(RefusalCode::Invalid, reason)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(reason: &str) -> Refusal {
+        Refusal::new(RefusalCode::Invalid, reason)
+    }
 }
 
 /// Rates the part of a call that the allowances did not cover, with the plan's tariff profile.
@@ -135,6 +206,32 @@ pub struct Authorization {
     /// What stopped it: `requested` (all of it may go ahead), `balance` or `plan` (the plan
     /// prices nothing beyond its allowances).
     pub limited_by: &'static str,
+}
+
+/// A batch of rated CDRs for [`Charger::charge_records`].
+pub struct RecordBatch<'a> {
+    pub events: &'a [UsageEvent],
+    /// One per event, in the same order.
+    pub records: &'a [CdrRecord],
+    /// Records of this batch that failed before charging (parsing, rating).
+    pub suspense: &'a [NewSuspense],
+    /// The suspense item for a refused event (its index in `events`, the refusal): called
+    /// only for refused events, so the common batch builds no JSON.
+    pub on_refused: &'a (dyn Fn(usize, RefusalCode, &str) -> NewSuspense + Send + Sync),
+    /// Suspense items settled without charging (a re-processed record that cleansing now
+    /// skips).
+    pub resolved: &'a [i64],
+    pub import: Option<ImportTally>,
+}
+
+impl std::fmt::Debug for RecordBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordBatch")
+            .field("events", &self.events.len())
+            .field("suspense", &self.suspense.len())
+            .field("import", &self.import)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Charges batches of events for one tenant, caching plan definitions (an approved version
@@ -196,6 +293,7 @@ impl std::fmt::Debug for Charger {
 /// A line and what it charges against.
 struct Line {
     id: i64,
+    account: i64,
     wallet: i64,
     subscriptions: Vec<Sub>,
 }
@@ -216,6 +314,7 @@ struct Sub {
 struct Decided {
     key: String,
     line: i64,
+    account: i64,
     subscription: Option<i64>,
     usage: String,
     service: Option<String>,
@@ -263,6 +362,10 @@ impl Charger {
         self
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
     }
@@ -279,6 +382,34 @@ impl Charger {
     pub async fn charge_batch(
         &self,
         events: &[UsageEvent],
+    ) -> Result<Vec<ChargeOutcome>, StoreError> {
+        self.charge_inner(events, None).await
+    }
+
+    /// Charges a batch of rated CDRs like [`Charger::charge_batch`] and, in the same
+    /// transaction: writes a `cdrs` row for every charged record, queues every refused record
+    /// (and the batch's earlier failures) in the suspense queue, resolves suspense items that
+    /// are charged now, and adds the batch's counts to its file import. A crash therefore
+    /// leaves every record of a batch either charged and stored, or suspended, or untouched.
+    pub async fn charge_records(
+        &self,
+        batch: RecordBatch<'_>,
+    ) -> Result<Vec<ChargeOutcome>, StoreError> {
+        if batch.records.len() != batch.events.len() {
+            return Err(StoreError::invalid(
+                "records",
+                "one record per event is required",
+            ));
+        }
+        crate::cdrs::ensure_partitions(&self.store, batch.records.iter().map(|r| r.start_ms))
+            .await?;
+        self.charge_inner(batch.events, Some(&batch)).await
+    }
+
+    async fn charge_inner(
+        &self,
+        events: &[UsageEvent],
+        extras: Option<&RecordBatch<'_>>,
     ) -> Result<Vec<ChargeOutcome>, StoreError> {
         if events.len() > MAX_BATCH {
             return Err(StoreError::invalid(
@@ -326,11 +457,14 @@ impl Charger {
                 out.push(ChargeOutcome::Duplicate);
                 continue;
             }
-            let refused = |reason: String| ChargeOutcome::Refused { reason };
+            let refused = |r: Refusal| ChargeOutcome::Refused {
+                code: r.code,
+                reason: r.reason,
+            };
             let Some(line) = number.as_ref().and_then(|n| lines.get(n)) else {
-                out.push(refused(format!(
-                    "line {:?} is not a subscriber of this tenant",
-                    ev.number
+                out.push(refused(Refusal::new(
+                    RefusalCode::UnknownSubscriber,
+                    format!("line {:?} is not a subscriber of this tenant", ev.number),
                 )));
                 continue;
             };
@@ -371,6 +505,9 @@ impl Charger {
         touched_accounts.sort_unstable();
         touched_accounts.dedup();
         write_accounts(&mut tx, t, &touched_accounts, accounts).await?;
+        if let Some(x) = extras {
+            write_record_extras(&mut tx, t, x, &out, &decided).await?;
+        }
         let next_epoch = epoch
             .checked_add(1)
             .ok_or_else(|| StoreError::Corrupt("charging epoch overflow".into()))?;
@@ -476,10 +613,10 @@ impl Charger {
         counters: &mut HashMap<(i64, String, String), i64>,
         accounts: &mut FxHashMap<i64, AccountState>,
         chain: &mut ChainHead,
-    ) -> Result<(Decided, Vec<i64>, Option<(i64, String, String)>), String> {
+    ) -> Result<(Decided, Vec<i64>, Option<(i64, String, String)>), Refusal> {
         let key = ledger_key(KeySource::Usage, &ev.key).map_err(|e| e.to_string())?;
         if ev.quantity < 0 {
-            return Err(format!("quantity {} is negative", ev.quantity));
+            return Err(format!("quantity {} is negative", ev.quantity).into());
         }
         let at = jiff::Timestamp::from_millisecond(ev.at_ms).map_err(|e| e.to_string())?;
         let base = self.base_plan(line).map_err(|e| e.to_string())?;
@@ -525,19 +662,25 @@ impl Charger {
                     counter = Some((ck, accrued));
                     c.rounded_amount(self.rounding)
                 }
-                Some((_, Beyond::Tariff(tariff))) => {
-                    self.tail_cost(ev, tariff, consumption.covered)?
-                }
+                Some((_, Beyond::Tariff(tariff))) => self
+                    .tail_cost(ev, tariff, consumption.covered)
+                    .map_err(|e| Refusal::new(RefusalCode::RatingFailed, e))?,
                 Some((_, Beyond::Nothing)) => {
-                    return Err(format!(
-                        "{} {} beyond the allowances and the plan prices no {} usage beyond them",
-                        uncovered,
-                        ev.usage.unit(),
-                        ev.usage
+                    return Err(Refusal::new(
+                        RefusalCode::NotPriced,
+                        format!(
+                            "{} {} beyond the allowances and the plan prices no {} usage beyond them",
+                            uncovered,
+                            ev.usage.unit(),
+                            ev.usage
+                        ),
                     ));
                 }
                 None => ev.rated_cost.ok_or_else(|| {
-                    "the line has no plan and the event carries no rated cost".to_string()
+                    Refusal::new(
+                        RefusalCode::NotRated,
+                        "the line has no plan and the event carries no rated cost",
+                    )
                 })?,
             }
         };
@@ -558,10 +701,11 @@ impl Charger {
                     available,
                     requested,
                     ..
-                } => {
-                    format!("insufficient balance: {available} available, {requested} requested")
-                }
-                other => other.to_string(),
+                } => Refusal::new(
+                    RefusalCode::InsufficientBalance,
+                    format!("insufficient balance: {available} available, {requested} requested"),
+                ),
+                other => Refusal::from(other.to_string()),
             })?;
             let mut last = *chain;
             for c in req.chain(chain).map_err(|e| e.to_string())? {
@@ -610,6 +754,7 @@ impl Charger {
             Decided {
                 key: ev.key.clone(),
                 line: line.id,
+                account: line.account,
                 subscription,
                 usage: ev.usage.as_str().to_string(),
                 service: ev.service.clone(),
@@ -682,7 +827,7 @@ impl Charger {
             .map(|min| wallet.balance().to_decimal() - min.to_decimal());
 
         let base = self.base_plan(line)?;
-        in_service(line, &base, ev.at_ms).map_err(StoreError::Refused)?;
+        in_service(line, &base, ev.at_ms).map_err(|r| StoreError::Refused(r.reason))?;
         let mut pool = usable_buckets(line, &buckets, &late, ev.at_ms);
         let c = allowance::consume(
             &mut pool,
@@ -885,19 +1030,25 @@ fn usable_buckets(
 
 /// Whether the line may be used at `at_ms`: none of its subscriptions is suspended for an unpaid
 /// fee, and its base plan's period has been renewed that far.
-fn in_service(line: &Line, base: &Option<(Sub, Arc<PlanDef>)>, at_ms: i64) -> Result<(), String> {
+fn in_service(line: &Line, base: &Option<(Sub, Arc<PlanDef>)>, at_ms: i64) -> Result<(), Refusal> {
     if let Some(s) = line.subscriptions.iter().find(|s| s.suspended) {
-        return Err(format!(
-            "subscription {} is suspended for an unpaid fee: top up, then renew",
-            s.id
+        return Err(Refusal::new(
+            RefusalCode::Suspended,
+            format!(
+                "subscription {} is suspended for an unpaid fee: top up, then renew",
+                s.id
+            ),
         ));
     }
     if let Some((sub, _)) = base
         && let Some((end, end_ms)) = sub.period_end
         && at_ms >= end_ms
     {
-        return Err(format!(
-            "the plan's period ended on {end} and has not been renewed yet (toll subscription renew)"
+        return Err(Refusal::new(
+            RefusalCode::NotRenewed,
+            format!(
+                "the plan's period ended on {end} and has not been renewed yet (toll subscription renew)"
+            ),
         ));
     }
     Ok(())
@@ -926,6 +1077,19 @@ async fn in_query(
     let mut query = q_composed(format!("{head} {}{tail}", tx.in_list(&column, ids.len())));
     tx.bind_set_i64(&mut query, ids);
     tx.all(query).await
+}
+
+impl Store {
+    /// Which of `keys` are charged already: how a pipeline tells a record it cannot rate any
+    /// more (its rule was removed) from one it never charged.
+    pub async fn charged_keys(
+        &self,
+        tenant: TenantId,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut tx = self.read().await?;
+        existing_keys(&mut tx, tenant, keys).await
+    }
 }
 
 async fn existing_keys(
@@ -970,7 +1134,7 @@ async fn load_lines(
     for chunk in numbers.chunks(IN_CHUNK) {
         let list = tx.in_list("s.number", chunk.len());
         let mut query = q_composed(format!(
-            "SELECT s.id, s.number, a.wallet_id FROM subscribers s \
+            "SELECT s.id, s.number, a.wallet_id, s.account_id FROM subscribers s \
              JOIN accounts a ON a.id = s.account_id \
              WHERE s.tenant_id = {} AND s.status = 'active' AND {list}",
             tenant.0
@@ -981,6 +1145,7 @@ async fn load_lines(
                 r.text(1)?,
                 Line {
                     id: r.i64(0)?,
+                    account: r.i64(3)?,
                     wallet: r.i64(2)?,
                     subscriptions: Vec::new(),
                 },
@@ -1126,6 +1291,74 @@ async fn load_accounts(
         }
     }
     Ok(out)
+}
+
+/// The record side of [`Charger::charge_records`]: CDR rows for charged events (in `decided`
+/// order, which is event order), suspense items for refused ones and earlier failures,
+/// resolutions, the import's counters.
+async fn write_record_extras(
+    tx: &mut Tx,
+    tenant: TenantId,
+    x: &RecordBatch<'_>,
+    outcomes: &[ChargeOutcome],
+    decided: &[Decided],
+) -> Result<(), StoreError> {
+    let mut rows = Vec::with_capacity(decided.len());
+    let mut suspended: Vec<NewSuspense> = Vec::new();
+    let mut settled_keys: Vec<&str> = Vec::with_capacity(outcomes.len());
+    let mut resolve_ids: Vec<i64> = x.resolved.to_vec();
+    let mut charged_total = Micros(0);
+    let (mut charged, mut duplicate) = (0i64, 0i64);
+    let mut next = decided.iter();
+    for (i, ((o, ev), rec)) in outcomes.iter().zip(x.events).zip(x.records).enumerate() {
+        match o {
+            ChargeOutcome::Charged { .. } => {
+                let d = next
+                    .next()
+                    .ok_or_else(|| StoreError::Corrupt("charged event without a charge".into()))?;
+                debug_assert_eq!(d.key, ev.key);
+                charged += 1;
+                charged_total = Micros(charged_total.0.saturating_add(d.amount.0));
+                rows.push(CdrRow {
+                    record: rec,
+                    event_key: &ev.key,
+                    usage: &d.usage,
+                    subscriber_id: d.line,
+                    account_id: d.account,
+                    amount: d.amount,
+                    covered: d.covered,
+                    seq: d.seq,
+                });
+                settled_keys.push(&ev.key);
+                resolve_ids.extend(rec.suspense_id);
+            }
+            ChargeOutcome::Duplicate => {
+                duplicate += 1;
+                settled_keys.push(&ev.key);
+                resolve_ids.extend(rec.suspense_id);
+            }
+            ChargeOutcome::Refused { code, reason } => {
+                let item = (x.on_refused)(i, *code, reason);
+                // Re-processed under another key (a record that parses now): the old item
+                // is settled, the new one carries on. Under its own key it is updated.
+                if let Some(id) = rec.suspense_id
+                    && rec.suspense_key.as_deref() != Some(item.item_key.as_str())
+                {
+                    resolve_ids.push(id);
+                }
+                suspended.push(item);
+            }
+        }
+    }
+    crate::cdrs::write(tx, tenant, &rows, crate::now_ms()).await?;
+    let all: Vec<&NewSuspense> = x.suspense.iter().chain(suspended.iter()).collect();
+    crate::suspense::resolve(tx, tenant, &resolve_ids, &settled_keys).await?;
+    crate::suspense::upsert(tx, tenant, &all).await?;
+    if let Some(tally) = &x.import {
+        let n = i64::try_from(all.len()).unwrap_or(i64::MAX);
+        crate::file_imports::add(tx, tenant, tally, charged, duplicate, n, charged_total).await?;
+    }
+    Ok(())
 }
 
 async fn write_charges(tx: &mut Tx, tenant: TenantId, rows: &[Decided]) -> Result<(), StoreError> {

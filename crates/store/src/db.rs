@@ -25,6 +25,8 @@ pub(crate) enum Arg {
     I64(Option<i64>),
     Text(Option<String>),
     Bytes(Vec<u8>),
+    /// A NULL bytes value.
+    OptBytes,
     /// PostgreSQL only: an array for `= ANY($n)`.
     I64Array(Vec<i64>),
     /// PostgreSQL only: an array for `= ANY($n)`.
@@ -163,6 +165,14 @@ impl Q {
         self.args.push(Arg::Bytes(v.to_vec()));
         self
     }
+    pub fn opt_bytes(mut self, v: Option<&[u8]>) -> Self {
+        self.args.push(match v {
+            Some(b) => Arg::Bytes(b.to_vec()),
+            // A NULL of bytea type, so `COALESCE($n, raw)` type-checks on PostgreSQL.
+            None => Arg::OptBytes,
+        });
+        self
+    }
     /// Reserves room for `n` more arguments (bulk statements).
     pub fn reserve(&mut self, n: usize) {
         self.args.reserve(n);
@@ -184,6 +194,7 @@ impl Q {
                 Arg::I64(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
+                Arg::OptBytes => query.bind(None::<Vec<u8>>),
                 // Never built for SQLite (see `Tx::in_list`, `Tx::bulk`); NULL if they were.
                 Arg::I64Array(_)
                 | Arg::TextArray(_)
@@ -202,6 +213,7 @@ impl Q {
                 Arg::I64(v) => query.bind(v),
                 Arg::Text(v) => query.bind(v),
                 Arg::Bytes(v) => query.bind(v),
+                Arg::OptBytes => query.bind(None::<Vec<u8>>),
                 Arg::I64Array(v) => query.bind(v),
                 Arg::TextArray(v) => query.bind(v),
                 Arg::OptI64Array(v) => query.bind(v),

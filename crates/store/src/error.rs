@@ -41,6 +41,26 @@ impl StoreError {
         }
     }
 
+    /// Whether retrying later may succeed: the database was unreachable, busy, timed out or
+    /// aborted the transaction (serialization, deadlock). A statement the database refused for
+    /// its content (a constraint) and errors in Toll's own data fail the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => {
+                !(d.is_unique_violation() || d.is_foreign_key_violation() || d.is_check_violation())
+            }
+            StoreError::Db(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            _ => false,
+        }
+    }
+
     /// Whether the error is a unique-constraint violation (a duplicate key).
     pub fn is_unique_violation(&self) -> bool {
         match self {

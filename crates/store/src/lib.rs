@@ -13,15 +13,18 @@
 pub mod accounts;
 mod books;
 pub mod catalog;
+pub mod cdrs;
 pub mod charging;
 mod db;
 mod engine;
 mod error;
+pub mod file_imports;
 pub mod import;
 pub mod keys;
 pub mod ledger;
 pub mod renewals;
 pub mod subscriptions;
+pub mod suspense;
 pub mod tenants;
 
 pub use engine::{Engine, Store};

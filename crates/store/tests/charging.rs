@@ -96,7 +96,7 @@ async fn the_same_event_twice_is_charged_once_and_refusals_leave_nothing() {
             .await
             .unwrap();
         assert!(
-            matches!(&out[0], ChargeOutcome::Refused { reason } if reason.contains("insufficient")),
+            matches!(&out[0], ChargeOutcome::Refused { reason, .. } if reason.contains("insufficient")),
             "{}: {out:?}",
             e.name
         );

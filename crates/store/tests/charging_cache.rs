@@ -38,7 +38,7 @@ async fn a_top_up_between_batches_is_spendable_at_once() {
         let late = call("one", 8_000, 60);
         let out = c.charge(&late).await.unwrap();
         assert!(
-            matches!(&out, ChargeOutcome::Refused { reason } if reason.contains("insufficient")),
+            matches!(&out, ChargeOutcome::Refused { reason, .. } if reason.contains("insufficient")),
             "{}: {out:?}",
             e.name
         );

@@ -750,7 +750,7 @@ fn prorated(fee: i64, remaining: i64) -> i64 {
 
 /// The available and requested amounts of an event refused for want of money.
 fn insufficient(o: &ChargeOutcome) -> Option<(Micros, Micros)> {
-    let ChargeOutcome::Refused { reason } = o else {
+    let ChargeOutcome::Refused { reason, .. } = o else {
         return None;
     };
     let rest = reason.strip_prefix("insufficient balance: ")?;
@@ -866,7 +866,7 @@ fn check_first(
                 }
                 let Some(line) = line_of(&ev.number) else {
                     assert!(
-                        matches!(o, ChargeOutcome::Refused { reason } if reason.contains("not a subscriber")),
+                        matches!(o, ChargeOutcome::Refused { reason, .. } if reason.contains("not a subscriber")),
                         "{ctx}"
                     );
                     continue;
@@ -900,7 +900,7 @@ fn check_first(
                     // The plan has no SMS allowance and prices none beyond it.
                     (Some(_), _) if ev.usage == UsageKind::Sms => {
                         assert!(
-                            matches!(o, ChargeOutcome::Refused { reason } if !reason.contains("insufficient")),
+                            matches!(o, ChargeOutcome::Refused { reason, .. } if !reason.contains("insufficient")),
                             "{ctx}"
                         );
                         continue;

@@ -33,7 +33,7 @@ async fn balance(s: &Store, t: &Tenant) -> Micros {
 }
 
 fn refused(o: &ChargeOutcome, why: &str) -> bool {
-    matches!(o, ChargeOutcome::Refused { reason } if reason.contains(why))
+    matches!(o, ChargeOutcome::Refused { reason, .. } if reason.contains(why))
 }
 
 #[tokio::test]

@@ -1,0 +1,110 @@
+-- Ingestion (issue 4): rated call detail records, the suspense queue and file imports.
+
+-- One row per charged CDR, written in the same transaction as its `charges` row and ledger
+-- entry, so a rated record, its idempotency key and its money exist together or not at all.
+-- `charges` stays the idempotency record (its key is `source/record_id`); this table keeps
+-- what rating decided and what the record said, for queries, disputes and re-rating.
+-- Amounts are integer micro-units of the tenant's currency, like the ledger.
+--
+-- Partitioned by month of `start_ms` (UTC months): a month's records are one table that can be
+-- detached, archived or dropped without touching the others, and queries by period read only
+-- their months. The writer creates a month's partition before its first record
+-- (`cdr_partitions::ensure`); there is deliberately no default partition, so a record can never
+-- land somewhere a later partition would have to be carved out of. The key must contain the
+-- partition column, so it is (tenant, event key, start): uniqueness of the event key itself is
+-- enforced by `charges`, written in the same transaction.
+CREATE TABLE cdrs (
+    tenant_id       BIGINT NOT NULL REFERENCES tenants(id),
+    event_key       TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    import_id       BIGINT,
+    subscriber_id   BIGINT NOT NULL,
+    account_id      BIGINT NOT NULL,
+    caller          TEXT NOT NULL,
+    -- As dialled: the form a dispute is argued about; `destination` is what rating matched.
+    callee          TEXT NOT NULL,
+    destination     TEXT,
+    start_ms        BIGINT NOT NULL,
+    -- The source clock's UTC offset at the start (time bands are read on that clock).
+    utc_offset_s    BIGINT NOT NULL,
+    answer_ms       BIGINT,
+    end_ms          BIGINT,
+    usage           TEXT NOT NULL,
+    -- Rating units: nanoseconds for voice, messages, bytes, custom units.
+    quantity        BIGINT NOT NULL,
+    category        TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    rated_usage     BIGINT,
+    -- The tariff's price of the whole record (NULL: not rated by a tariff, e.g. custom usage).
+    cost            BIGINT,
+    matched_prefix  TEXT,
+    destination_id  TEXT,
+    carrier         TEXT,
+    region          TEXT,
+    -- 1 when no tariff rule matched and the configured default rate priced it.
+    default_rated   BIGINT NOT NULL DEFAULT 0,
+    -- What the wallet paid after allowances (may differ from `cost`).
+    amount          BIGINT NOT NULL,
+    covered         BIGINT NOT NULL,
+    ledger_seq      BIGINT,
+    call_id         TEXT,
+    rated_ms        BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, event_key, start_ms)
+) PARTITION BY RANGE (start_ms);
+CREATE INDEX cdrs_account_time ON cdrs (tenant_id, account_id, start_ms);
+CREATE INDEX cdrs_prefix_time ON cdrs (tenant_id, matched_prefix, start_ms);
+CREATE INDEX cdrs_time ON cdrs (tenant_id, start_ms);
+
+-- Records that could not be charged, with why and the record itself, until fixed and
+-- re-processed (status 'resolved') or given up (status 'discarded'). Nothing is dropped
+-- silently. `item_key` is the record's event key when it parsed, else a key derived from the
+-- source and the raw bytes, so the same bad record twice is one item (its `attempts` grow).
+CREATE TABLE suspense (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id       BIGINT NOT NULL REFERENCES tenants(id),
+    item_key        TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    -- The reader that produced it (asterisk, freeswitch-json, ...): how `raw` is read again.
+    format          TEXT NOT NULL,
+    import_id       BIGINT,
+    line            BIGINT,
+    -- parse | rate | charge
+    stage           TEXT NOT NULL,
+    -- Stable class for filters and metrics (parse_error, unknown_subscriber, no_rate, ...).
+    class           TEXT NOT NULL,
+    field           TEXT,
+    reason          TEXT NOT NULL,
+    raw             BYTEA NOT NULL,
+    -- The normalised record as JSON (editable); NULL when the raw record never parsed.
+    record          TEXT,
+    status          TEXT NOT NULL DEFAULT 'open',
+    attempts        BIGINT NOT NULL DEFAULT 1,
+    created_ms      BIGINT NOT NULL,
+    updated_ms      BIGINT NOT NULL,
+    resolved_ms     BIGINT,
+    UNIQUE (tenant_id, item_key)
+);
+CREATE INDEX suspense_status ON suspense (tenant_id, status, class);
+
+-- One row per file import: its content hash makes a second import of the same bytes a no-op
+-- unless forced; the counters are the run's reconciliation (records = charged + duplicate +
+-- skipped + suspended). `finished_ms` NULL: the run did not finish (a crash), so importing the
+-- file again is allowed and only charges what is missing.
+CREATE TABLE imports (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id       BIGINT NOT NULL REFERENCES tenants(id),
+    content_hash    BYTEA NOT NULL,
+    file_name       TEXT NOT NULL,
+    format          TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    started_ms      BIGINT NOT NULL,
+    finished_ms     BIGINT,
+    records         BIGINT NOT NULL DEFAULT 0,
+    charged         BIGINT NOT NULL DEFAULT 0,
+    duplicate       BIGINT NOT NULL DEFAULT 0,
+    skipped         BIGINT NOT NULL DEFAULT 0,
+    suspended       BIGINT NOT NULL DEFAULT 0,
+    amount          BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX imports_hash ON imports (tenant_id, content_hash);
