@@ -55,7 +55,13 @@ fn write_file(path: &std::path::Path, records: usize) -> (usize, usize, usize) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut rng = Lcg(20261204);
     let (mut bad, mut unknown) = (0, 0);
-    let callees = ["01088886666", "13912345678", "02161234567", "0085212345678", "18600001111"];
+    let callees = [
+        "01088886666",
+        "13912345678",
+        "02161234567",
+        "0085212345678",
+        "18600001111",
+    ];
     for k in 0..records {
         let r = rng.next();
         let caller = if r % 200 == 0 {
@@ -105,13 +111,24 @@ fn import_killed_at_random_points_charges_every_record_once() {
     rt.block_on(setup(&db));
     let file = dir.path().join("Master.csv");
     let (total, bad, unknown) = write_file(&file, records);
-    let tariff = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cn-demo/tariff.toml");
+    let tariff = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/cn-demo/tariff.toml"
+    );
     let dead = dir.path().join("dead");
 
     let bin = env!("CARGO_BIN_EXE_toll");
     let run = || {
         Command::new(bin)
-            .args(["--database", &db, "import", "--tenant", "acme", "--format", "asterisk"])
+            .args([
+                "--database",
+                &db,
+                "import",
+                "--tenant",
+                "acme",
+                "--format",
+                "asterisk",
+            ])
             .args(["--source", "pbx1", "--quiet", "--tariff", tariff])
             .arg("--dead-letter-dir")
             .arg(&dead)
@@ -213,12 +230,24 @@ fn import_killed_at_random_points_charges_every_record_once() {
 
     // The file now counts as imported.
     let out = Command::new(bin)
-        .args(["--database", &db, "import", "--tenant", "acme", "--format", "asterisk"])
+        .args([
+            "--database",
+            &db,
+            "import",
+            "--tenant",
+            "acme",
+            "--format",
+            "asterisk",
+        ])
         .args(["--source", "pbx1", "--json", "--tariff", tariff])
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["status"], "skipped");
 }

@@ -177,6 +177,22 @@ pub fn rate_cdr(
         ..CdrRecord::default()
     };
     let mut rated_cost = None;
+    let default_price =
+        |tor: Tor, record: &mut CdrRecord| -> Result<Option<Decimal>, RateFailure> {
+            let Some((price, units)) = ctx.default_rate.price(tor, cdr.usage) else {
+                return Ok(None);
+            };
+            let price = price.round_dp(6);
+            record.cost =
+                Some(Micros::from_decimal(price).map_err(|e| fail("rating_error", e.to_string()))?);
+            record.rated_usage = Some(units);
+            record.default_rated = true;
+            Ok(Some(price))
+        };
+    // Without a tariff every rule is missing: the default rate, if there is one, prices it.
+    if let (None, Some(tor)) = (tariff, cdr.tor()) {
+        rated_cost = default_price(tor, &mut record)?;
+    }
     if let (Some(tariff), Some(tor)) = (tariff, cdr.tor()) {
         let ev = Event {
             tenant: cdr.tenant.as_deref().unwrap_or(&ctx.tariff_tenant),
@@ -205,18 +221,10 @@ pub fn rate_cdr(
                 record.region = tariff.region(&r).map(str::to_string);
                 rated_cost = Some(r.cost);
             }
-            Err(e) if missing_rule(&e) => {
-                let Some((price, units)) = ctx.default_rate.price(tor, cdr.usage) else {
-                    return Err(fail(class_of(&e), e.to_string()));
-                };
-                let price = price.round_dp(6);
-                record.cost = Some(
-                    Micros::from_decimal(price).map_err(|e| fail("rating_error", e.to_string()))?,
-                );
-                record.rated_usage = Some(units);
-                record.default_rated = true;
-                rated_cost = Some(price);
-            }
+            Err(e) if missing_rule(&e) => match default_price(tor, &mut record)? {
+                Some(price) => rated_cost = Some(price),
+                None => return Err(fail(class_of(&e), e.to_string())),
+            },
             Err(e) => return Err(fail(class_of(&e), e.to_string())),
         }
     }
