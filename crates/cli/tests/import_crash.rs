@@ -64,7 +64,7 @@ fn write_file(path: &std::path::Path, records: usize) -> (usize, usize, usize) {
     ];
     for k in 0..records {
         let r = rng.next();
-        let caller = if r % 200 == 0 {
+        let caller = if r.is_multiple_of(200) {
             unknown += 1;
             "13700000000".to_string()
         } else {
