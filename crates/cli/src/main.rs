@@ -70,6 +70,8 @@ enum Command {
     /// The suspense queue: records that could not be charged, to fix and re-process.
     #[command(subcommand)]
     Suspense(toll_cli::suspense_cmd::SuspenseCmd),
+    /// Re-price a period's CDRs with the current tariff; differences become ledger adjustments.
+    Rerate(toll_cli::rerate_cmd::RerateArgs),
     /// Ingestion tools: `toll ingest replay` feeds dead-lettered batches again.
     #[command(subcommand)]
     Ingest(toll_cli::suspense_cmd::IngestCmd),
@@ -200,6 +202,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // 0: every record charged, skipped or a duplicate; 2: some wait in the suspense
             // queue or a dead letter (the run itself completed).
             Ok(if suspended > 0 || dead {
+                ExitCode::from(EXIT_UNRATABLE)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }),
+        Command::Rerate(args) => admin::runtime()?.block_on(async {
+            let r = toll_cli::rerate_cmd::run(&cli.db, &args).await?;
+            // 2: some increases were refused (insufficient balance) and wait for a re-run.
+            Ok(if r.refused > 0 {
                 ExitCode::from(EXIT_UNRATABLE)
             } else {
                 ExitCode::SUCCESS

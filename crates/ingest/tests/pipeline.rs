@@ -360,3 +360,105 @@ async fn records_are_charged_once_and_every_failure_is_queued_and_reprocessed() 
         assert_eq!(s.cdr_totals(t.id).await.unwrap(), (6, m("1.37")));
     }
 }
+
+/// The tariff's fixed-line rate goes from 0.12 to 0.15 a minute after the records were charged.
+fn tariff_with(fixed_rate: &str) -> Arc<Tariff> {
+    let text = TARIFF.replace(
+        r#"FIXED = { rate = "0.12""#,
+        &format!(r#"FIXED = {{ rate = "{fixed_rate}""#),
+    );
+    let files = [SourceFile {
+        name: "tariff.toml".into(),
+        bytes: text.into_bytes(),
+    }];
+    let mut diags = toll_rating::Diagnostics::default();
+    let def = toll_rating::source::parse(&files, &mut diags);
+    let (t, _) = Tariff::compile(&def, Arc::new(toll_rating::NumberRanges::builtin_cn())).unwrap();
+    Arc::new(t)
+}
+
+#[tokio::test]
+async fn rerating_posts_each_difference_once() {
+    use toll_ingest::pipeline::rerate::{Window, rerate};
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = s
+            .create_tenant("acme", "Acme", Currency::CNY, "Asia/Shanghai")
+            .await
+            .unwrap();
+        s.create_customer(t.id, "c1", "张三").await.unwrap();
+        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
+            .await
+            .unwrap();
+        s.top_up(t.id, "a1", m("100"), "pay-1", "").await.unwrap();
+        s.add_subscriber(t.id, "a1", PAYER).await.unwrap();
+        let p = pipeline(s, &t, DefaultRate::default());
+        let mut spec = ReaderSpec::new(Format::Asterisk, "Asia/Shanghai");
+        let (items, origin) = read(&mut spec).await;
+        let r = p.process(items, &origin).await.unwrap();
+        assert_eq!(r.amount, m("0.29"), "{}", e.name);
+
+        let ctx = config(DefaultRate::default()).rating;
+        let window = Window {
+            from_ms: 0,
+            to_ms: i64::MAX,
+            account_id: None,
+            dry_run: false,
+        };
+        let dearer = tariff_with("0.15");
+        let dry = rerate(
+            s,
+            &t,
+            &dearer,
+            &ctx,
+            Window {
+                dry_run: true,
+                ..window
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((dry.adjusted, dry.delta), (1, m("0.06")), "{}", e.name);
+        assert_eq!(
+            balance(s, &t, "a1").await,
+            m("99.71"),
+            "a dry run changes nothing"
+        );
+
+        let first = rerate(s, &t, &dearer, &ctx, window).await.unwrap();
+        // The 61 s fixed call: 2 minutes at 0.15 instead of 0.12; the mobile call unchanged.
+        assert_eq!(
+            (first.examined, first.adjusted, first.unchanged, first.delta),
+            (2, 1, 1, m("0.06")),
+            "{}: {first:?}",
+            e.name
+        );
+        assert_eq!(first.changes[0].old, m("0.24"));
+        assert_eq!(first.changes[0].new, m("0.30"));
+        assert_eq!(balance(s, &t, "a1").await, m("99.65"), "{}", e.name);
+        // Again with the same tariff: nothing left to change.
+        let again = rerate(s, &t, &dearer, &ctx, window).await.unwrap();
+        assert_eq!((again.adjusted, again.unchanged), (0, 2), "{}", e.name);
+        assert_eq!(balance(s, &t, "a1").await, m("99.65"));
+        // Back to the old price: the difference is credited, under a new key.
+        let back = rerate(s, &t, &tariff(), &ctx, window).await.unwrap();
+        assert_eq!((back.adjusted, back.delta), (1, m("-0.06")), "{}", e.name);
+        assert_eq!(balance(s, &t, "a1").await, m("99.71"));
+        let (n, total) = s.cdr_totals(t.id).await.unwrap();
+        assert_eq!((n, total), (2, m("0.29")));
+        let cdrs = s
+            .cdrs(
+                t.id,
+                &CdrQuery {
+                    from_ms: 0,
+                    to_ms: i64::MAX,
+                    limit: 10,
+                    ..CdrQuery::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(cdrs.iter().map(|c| c.rerated).sum::<i64>(), 2);
+        assert!(s.verify_ledger(t.id).await.unwrap().is_intact());
+    }
+}

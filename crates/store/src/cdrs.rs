@@ -82,6 +82,10 @@ pub struct StoredCdr {
     pub ledger_seq: Option<i64>,
     pub call_id: Option<String>,
     pub rated_ms: i64,
+    /// `allowance`, `overage`, `tariff` (the record's rated cost, whole) or `plan_tariff`.
+    pub priced_by: String,
+    /// How many times re-rating changed its price.
+    pub rerated: i64,
 }
 
 /// Which CDRs to list: a time window `[from_ms, to_ms)`, optionally one account, in start
@@ -100,6 +104,7 @@ pub(crate) struct CdrRow<'a> {
     pub record: &'a CdrRecord,
     pub event_key: &'a str,
     pub usage: &'a str,
+    pub priced_by: &'a str,
     pub subscriber_id: i64,
     pub account_id: i64,
     pub amount: Micros,
@@ -110,7 +115,7 @@ pub(crate) struct CdrRow<'a> {
 const COLUMNS: &str = "event_key, source, record_id, import_id, subscriber_id, account_id, \
      caller, callee, destination, start_ms, utc_offset_s, answer_ms, end_ms, usage, quantity, \
      category, subject, rated_usage, cost, matched_prefix, destination_id, carrier, region, \
-     default_rated, amount, covered, ledger_seq, call_id, rated_ms";
+     default_rated, amount, covered, ledger_seq, call_id, rated_ms, priced_by, rerated";
 
 pub(crate) async fn write(
     tx: &mut Tx,
@@ -123,7 +128,7 @@ pub(crate) async fn write(
         rows,
         &[
             Int, Text, Text, Text, Int, Int, Int, Text, Text, Text, Int, Int, Int, Int, Text, Int,
-            Text, Text, Int, Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int,
+            Text, Text, Int, Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int, Text, Int,
         ],
         |values| format!("INSERT INTO cdrs (tenant_id, {COLUMNS}) {values}"),
         |s, r| {
@@ -158,6 +163,8 @@ pub(crate) async fn write(
             s.push_opt_i64(r.seq);
             s.push_opt_text(c.call_id.clone());
             s.push_i64(now_ms);
+            s.push_text(r.priced_by);
+            s.push_i64(0);
         },
     )
     .await?;
@@ -297,6 +304,8 @@ impl Store {
                     ledger_seq: r.opt_i64(26)?,
                     call_id: r.opt_text(27)?,
                     rated_ms: r.i64(28)?,
+                    priced_by: r.text(29)?,
+                    rerated: r.i64(30)?,
                 })
             })
             .collect()

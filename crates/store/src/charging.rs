@@ -208,6 +208,32 @@ pub struct Authorization {
     pub limited_by: &'static str,
 }
 
+/// What priced a charged event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricedBy {
+    /// Allowances covered it all.
+    Allowance,
+    /// The plan's overage rule priced what they did not cover.
+    Overage,
+    /// The event's own rated cost, whole: nothing was covered and the tariff priced it.
+    Tariff,
+    /// The plan's tariff profile priced the part the allowances left (or the whole, unrated
+    /// event).
+    PlanTariff,
+}
+
+impl PricedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PricedBy::Allowance => "allowance",
+            PricedBy::Overage => "overage",
+            PricedBy::Tariff => "tariff",
+            PricedBy::PlanTariff => "plan_tariff",
+        }
+    }
+}
+
 /// A batch of rated CDRs for [`Charger::charge_records`].
 pub struct RecordBatch<'a> {
     pub events: &'a [UsageEvent],
@@ -315,6 +341,7 @@ struct Decided {
     key: String,
     line: i64,
     account: i64,
+    priced_by: PricedBy,
     subscription: Option<i64>,
     usage: String,
     service: Option<String>,
@@ -634,7 +661,11 @@ impl Charger {
         .map_err(|e| e.to_string())?;
         let uncovered = consumption.uncovered;
         let mut counter = None;
+        // What priced the event, kept with a stored CDR: re-rating re-prices only what the
+        // tariff priced whole.
+        let mut priced_by = PricedBy::Tariff;
         let amount: Decimal = if uncovered == 0 {
+            priced_by = PricedBy::Allowance;
             Decimal::ZERO
         } else {
             match base
@@ -660,11 +691,16 @@ impl Charger {
                         .checked_add(c.metered)
                         .ok_or("overage counter overflow")?;
                     counter = Some((ck, accrued));
+                    priced_by = PricedBy::Overage;
                     c.rounded_amount(self.rounding)
                 }
-                Some((_, Beyond::Tariff(tariff))) => self
-                    .tail_cost(ev, tariff, consumption.covered)
-                    .map_err(|e| Refusal::new(RefusalCode::RatingFailed, e))?,
+                Some((_, Beyond::Tariff(tariff))) => {
+                    if consumption.covered > 0 || ev.rated_cost.is_none() {
+                        priced_by = PricedBy::PlanTariff;
+                    }
+                    self.tail_cost(ev, tariff, consumption.covered)
+                        .map_err(|e| Refusal::new(RefusalCode::RatingFailed, e))?
+                }
                 Some((_, Beyond::Nothing)) => {
                     return Err(Refusal::new(
                         RefusalCode::NotPriced,
@@ -755,6 +791,7 @@ impl Charger {
                 key: ev.key.clone(),
                 line: line.id,
                 account: line.account,
+                priced_by,
                 subscription,
                 usage: ev.usage.as_str().to_string(),
                 service: ev.service.clone(),
@@ -1323,6 +1360,7 @@ async fn write_record_extras(
                     record: rec,
                     event_key: &ev.key,
                     usage: &d.usage,
+                    priced_by: d.priced_by.as_str(),
                     subscriber_id: d.line,
                     account_id: d.account,
                     amount: d.amount,

@@ -26,6 +26,8 @@ pub(crate) enum KeySource {
     Fee,
     /// A plan change's proration (`chg:`), keyed by the store.
     Change,
+    /// A re-rated CDR's adjustment (`rr:` + its event key and re-rating count).
+    Rerate,
 }
 
 impl KeySource {
@@ -36,6 +38,7 @@ impl KeySource {
             KeySource::Posted => "tx:",
             KeySource::Fee => "fee:",
             KeySource::Change => "chg:",
+            KeySource::Rerate => "rr:",
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod import;
 pub mod keys;
 pub mod ledger;
 pub mod renewals;
+pub mod rerate;
 pub mod subscriptions;
 pub mod suspense;
 pub mod tenants;

@@ -16,6 +16,7 @@ pub mod formats;
 pub mod rating;
 pub mod record;
 pub mod reprocess;
+pub mod rerate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -292,6 +293,15 @@ impl Pipeline {
 
     pub fn charger(&self) -> &Charger {
         &self.charger
+    }
+
+    /// The tariff records are rated with, if one is loaded.
+    pub fn tariff(&self) -> Option<Arc<Tariff>> {
+        self.tariff.clone()
+    }
+
+    pub fn rating_context(&self) -> &RatingContext {
+        &self.config.rating
     }
 
     /// Runs one batch (at most [`toll_store::charging::MAX_BATCH`] records) through every

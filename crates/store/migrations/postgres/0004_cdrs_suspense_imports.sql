@@ -50,6 +50,12 @@ CREATE TABLE cdrs (
     ledger_seq      BIGINT,
     call_id         TEXT,
     rated_ms        BIGINT NOT NULL,
+    -- What priced it: allowance, overage, tariff (the record's rated cost, whole) or
+    -- plan_tariff (the plan's profile priced what the allowances left). Re-rating re-prices
+    -- only `tariff` rows: the others' price does not come from the record's own rating.
+    priced_by       TEXT NOT NULL,
+    -- How many times re-rating changed its price (the adjustment's key counts with it).
+    rerated         BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, event_key, start_ms)
 ) PARTITION BY RANGE (start_ms);
 CREATE INDEX cdrs_account_time ON cdrs (tenant_id, account_id, start_ms);
