@@ -462,3 +462,96 @@ async fn rerating_posts_each_difference_once() {
         assert!(s.verify_ledger(t.id).await.unwrap().is_intact());
     }
 }
+
+/// A record as an HTTP or NATS feed sends it: the pipeline's JSON form.
+fn json_record(id: &str, category: &str, callee: &str) -> Item {
+    let j = toll_ingest::pipeline::record::CdrJson {
+        source: "api".into(),
+        record_id: id.into(),
+        caller: PAYER.into(),
+        callee: callee.into(),
+        start: "2026-11-23T15:00:00+08:00".into(),
+        answer: None,
+        end: None,
+        kind: toll_core::UsageKind::Voice,
+        usage: "30s".into(),
+        disposition: "answered".into(),
+        tenant: None,
+        category: Some(category.into()),
+        account: None,
+        service: None,
+        direction: None,
+        call_id: None,
+        extra: Default::default(),
+        line: 0,
+    };
+    Item::new(Ok(j.to_cdr(serde_json::to_vec(&j).unwrap()).unwrap()))
+}
+
+#[tokio::test]
+async fn rating_failures_are_queued_by_class_and_reprocessed_after_an_edit() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let t = s
+            .create_tenant("acme", "Acme", Currency::CNY, "Asia/Shanghai")
+            .await
+            .unwrap();
+        s.create_customer(t.id, "c1", "张三").await.unwrap();
+        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
+            .await
+            .unwrap();
+        s.top_up(t.id, "a1", m("10"), "pay-1", "").await.unwrap();
+        s.add_subscriber(t.id, "a1", PAYER).await.unwrap();
+        let p = pipeline(s, &t, DefaultRate::default());
+        let origin = Origin {
+            reader: "{\"format\":\"json\"}".into(),
+            source: "api".into(),
+            import_id: None,
+        };
+        let items = vec![
+            json_record("r1", "vip", "01088886666"),
+            json_record("r2", "call", "010-8888;6666"),
+            json_record("r3", "call", "13912345678"),
+        ];
+        let r = p.process(items, &origin).await.unwrap();
+        assert_eq!((r.charged, r.suspended), (1, 2), "{}: {r:?}", e.name);
+        let queued = s
+            .suspense_items(
+                t.id,
+                &SuspenseFilter {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let by_class = |c: &str| queued.iter().find(|i| i.class == c).unwrap().clone();
+        let no_tariff = by_class("no_tariff");
+        assert!(no_tariff.reason.contains("\"vip\""), "{}", no_tariff.reason);
+        assert_eq!(no_tariff.item_key, "api/r1");
+        let bad_number = by_class("bad_number");
+        assert!(bad_number.reason.contains("';'"), "{}", bad_number.reason);
+
+        // Fix both records' JSON form, then re-process.
+        for (item, from, to) in [
+            (&no_tariff, "\"category\":\"vip\"", "\"category\":\"call\""),
+            (&bad_number, "010-8888;6666", "010-88886666"),
+        ] {
+            let edited = item.record.as_deref().unwrap().replace(from, to);
+            assert_ne!(Some(edited.as_str()), item.record.as_deref());
+            s.suspense_edit(t.id, item.id, None, Some(&edited))
+                .await
+                .unwrap();
+        }
+        let fixed = reprocess(&p, s, t.id, &Selection::default()).await.unwrap();
+        assert_eq!(
+            (fixed.charged, fixed.suspended),
+            (2, 0),
+            "{}: {fixed:?}",
+            e.name
+        );
+        // 0.05 (mobile, 30 s) + 2 × 0.12 (fixed, one minute).
+        assert_eq!(balance(s, &t, "a1").await, m("9.71"), "{}", e.name);
+        assert!(s.suspense_counts(t.id).await.unwrap().is_empty());
+    }
+}
