@@ -169,7 +169,10 @@ fn import_killed_at_random_points_charges_every_record_once() {
         }
     }
     assert!(finished, "toll import never finished");
-    assert!(kills >= 1, "the run finished before any kill: crashes were not exercised");
+    assert!(
+        kills >= 1,
+        "the run finished before any kill: crashes were not exercised"
+    );
     assert!(
         !dead.exists() || std::fs::read_dir(&dead).unwrap().next().is_none(),
         "nothing is dead-lettered on a healthy database"

@@ -154,6 +154,21 @@ async fn balance(s: &Store, t: &toll_store::Tenant, account: &str) -> Micros {
     s.account(t.id, account).await.unwrap().balance
 }
 
+/// Tenant `acme` with prepaid account `a1` holding `balance` and line [`PAYER`].
+async fn payer_tenant(s: &Store, balance: &str) -> toll_store::Tenant {
+    let t = s
+        .create_tenant("acme", "Acme", Currency::CNY, "Asia/Shanghai")
+        .await
+        .unwrap();
+    s.create_customer(t.id, "c1", "张三").await.unwrap();
+    s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
+        .await
+        .unwrap();
+    s.top_up(t.id, "a1", m(balance), "pay-1", "").await.unwrap();
+    s.add_subscriber(t.id, "a1", PAYER).await.unwrap();
+    t
+}
+
 async fn open_classes(s: &Store, t: &toll_store::Tenant) -> Vec<(String, i64)> {
     s.suspense_counts(t.id).await.unwrap()
 }
@@ -162,16 +177,7 @@ async fn open_classes(s: &Store, t: &toll_store::Tenant) -> Vec<(String, i64)> {
 async fn records_are_charged_once_and_every_failure_is_queued_and_reprocessed() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = s
-            .create_tenant("acme", "Acme", Currency::CNY, "Asia/Shanghai")
-            .await
-            .unwrap();
-        s.create_customer(t.id, "c1", "张三").await.unwrap();
-        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-            .await
-            .unwrap();
-        s.top_up(t.id, "a1", m("100"), "pay-1", "").await.unwrap();
-        s.add_subscriber(t.id, "a1", PAYER).await.unwrap();
+        let t = payer_tenant(s, "100").await;
         s.create_account(t.id, "c1", "a2", AccountMode::Prepaid)
             .await
             .unwrap();
@@ -382,16 +388,7 @@ async fn rerating_posts_each_difference_once() {
     use toll_ingest::pipeline::rerate::{Window, rerate};
     for e in common::engines().await {
         let s = &e.store;
-        let t = s
-            .create_tenant("acme", "Acme", Currency::CNY, "Asia/Shanghai")
-            .await
-            .unwrap();
-        s.create_customer(t.id, "c1", "张三").await.unwrap();
-        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-            .await
-            .unwrap();
-        s.top_up(t.id, "a1", m("100"), "pay-1", "").await.unwrap();
-        s.add_subscriber(t.id, "a1", PAYER).await.unwrap();
+        let t = payer_tenant(s, "100").await;
         let p = pipeline(s, &t, DefaultRate::default());
         let mut spec = ReaderSpec::new(Format::Asterisk, "Asia/Shanghai");
         let (items, origin) = read(&mut spec).await;
@@ -492,16 +489,7 @@ fn json_record(id: &str, category: &str, callee: &str) -> Item {
 async fn rating_failures_are_queued_by_class_and_reprocessed_after_an_edit() {
     for e in common::engines().await {
         let s = &e.store;
-        let t = s
-            .create_tenant("acme", "Acme", Currency::CNY, "Asia/Shanghai")
-            .await
-            .unwrap();
-        s.create_customer(t.id, "c1", "张三").await.unwrap();
-        s.create_account(t.id, "c1", "a1", AccountMode::Prepaid)
-            .await
-            .unwrap();
-        s.top_up(t.id, "a1", m("10"), "pay-1", "").await.unwrap();
-        s.add_subscriber(t.id, "a1", PAYER).await.unwrap();
+        let t = payer_tenant(s, "10").await;
         let p = pipeline(s, &t, DefaultRate::default());
         let origin = Origin {
             reader: "{\"format\":\"json\"}".into(),
