@@ -153,7 +153,7 @@ fn args(file: &Path, tariff: &Path, batch: usize, dead: &Path) -> ImportArgs {
             retries: 3,
         },
         quiet: true,
-        json: true,
+        json: false,
     }
 }
 
@@ -242,14 +242,20 @@ fn main() {
             setup(&store, lines).await;
             let setup_s = started.elapsed().as_secs_f64();
             let db = DbArgs { database: url.clone() };
+            let a = args(&file, &tariff, batch, &dir.path().join("dead"));
+            let built = toll_cli::importfile::build(&db, &a.pipeline).await.unwrap();
+            let counters = built.pipeline.counters();
             let started = Instant::now();
-            let out = toll_cli::importfile::run(
-                &db,
-                &args(&file, &tariff, batch, &dir.path().join("dead")),
-            )
-            .await
-            .unwrap();
+            let out = toll_cli::importfile::run_with(&built, &a).await.unwrap();
             let s = started.elapsed().as_secs_f64();
+            let stage = |n: &std::sync::atomic::AtomicU64| {
+                n.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9
+            };
+            println!(
+                "{name}: of which cleanse + rate {:.2} s, charge + store {:.2} s (the rest: waiting for the reader)",
+                stage(&counters.rate_ns),
+                stage(&counters.commit_ns)
+            );
             let r = &out[0].report;
             assert_eq!(r.records as usize, records);
             assert_eq!(r.suspended, 0, "{r:?}");

@@ -401,13 +401,18 @@ async fn import_file(
 
 pub async fn run(db: &DbArgs, args: &ImportArgs) -> anyhow::Result<Vec<FileSummary>> {
     let built = build(db, &args.pipeline).await?;
+    run_with(&built, args).await
+}
+
+/// Imports `args.files` with a pipeline built already.
+pub async fn run_with(built: &Built, args: &ImportArgs) -> anyhow::Result<Vec<FileSummary>> {
     let zone = match &args.zone {
         Some(z) => z.clone(),
         None => built.tenant.time_zone.clone(),
     };
     let mut out = Vec::with_capacity(args.files.len());
     for f in &args.files {
-        let s = import_file(&built, args, f, &zone).await?;
+        let s = import_file(built, args, f, &zone).await?;
         if !args.json {
             print_summary(&s);
         }

@@ -51,6 +51,10 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
+                // Statement journals (every multi-row insert into a table with a unique key in
+                // a longer transaction needs one) and sort spills stay in memory instead of
+                // temp files: they never need to survive a crash.
+                .pragma("temp_store", "memory")
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)

@@ -129,6 +129,10 @@ pub struct Counters {
     pub batches: AtomicU64,
     pub retries: AtomicU64,
     pub failed_batches: AtomicU64,
+    /// Time spent cleansing and rating, and committing (charging and storing), in nanoseconds:
+    /// where a batch's time goes.
+    pub rate_ns: AtomicU64,
+    pub commit_ns: AtomicU64,
 }
 
 /// What one batch did: `records == skipped + charged + duplicate + suspended`.
@@ -231,6 +235,10 @@ pub fn event_key(source: &str, record_id: &str) -> String {
     short
 }
 
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The key of a suspense item for a record that never parsed: its source and bytes.
 fn raw_key(source: &str, raw: &[u8]) -> String {
     let digest = Sha256::digest(raw);
@@ -312,6 +320,7 @@ impl Pipeline {
         origin: &Origin,
     ) -> Result<BatchReport, BatchFailed> {
         let c = &self.counters;
+        let started = std::time::Instant::now();
         let mut report = BatchReport {
             records: items.len() as u64,
             ..BatchReport::default()
@@ -414,6 +423,9 @@ impl Pipeline {
             records: report.records as i64,
             skipped: report.skipped as i64,
         });
+        let rated_at = std::time::Instant::now();
+        c.rate_ns
+            .fetch_add(nanos(rated_at - started), Ordering::Relaxed);
         let mut attempt = 0u32;
         let outcomes = loop {
             let batch = RecordBatch {
@@ -443,6 +455,8 @@ impl Pipeline {
             }
         };
         report.retries = attempt;
+        c.commit_ns
+            .fetch_add(nanos(rated_at.elapsed()), Ordering::Relaxed);
         for s in &suspense {
             report.suspended += 1;
             *report.suspended_by.entry(s.class.clone()).or_default() += 1;
