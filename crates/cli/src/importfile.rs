@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use toll_core::usage::parse_voice_usage;
 use toll_ingest::Cleansing;
-use toll_ingest::pipeline::deadletter::DeadLetter;
+use toll_ingest::pipeline::deadletter::{self, Fed};
 use toll_ingest::pipeline::formats::{Format, ReaderSpec};
 use toll_ingest::pipeline::rating::{DefaultRate, Payer, RatingContext, TariffRater};
 use toll_ingest::pipeline::{BatchReport, Item, Origin, Pipeline, PipelineConfig, RetryPolicy};
@@ -186,7 +186,17 @@ pub async fn build(db: &DbArgs, args: &PipelineArgs) -> anyhow::Result<Built> {
 }
 
 fn spec_for(args: &ImportArgs, zone: &str) -> anyhow::Result<ReaderSpec> {
-    let format = match args.format.as_str() {
+    reader_spec(&args.format, args.template.clone(), zone)
+}
+
+/// The reader for `--format` (a preset's name or a mapping file), `--template` and the zone:
+/// shared by `toll import` and `toll stream publish`.
+pub fn reader_spec(
+    format_arg: &str,
+    template: Option<String>,
+    zone: &str,
+) -> anyhow::Result<ReaderSpec> {
+    let format = match format_arg {
         "asterisk" => Format::Asterisk,
         "freeswitch" => Format::Freeswitch,
         "freeswitch-json" => Format::FreeswitchJson,
@@ -197,9 +207,9 @@ fn spec_for(args: &ImportArgs, zone: &str) -> anyhow::Result<ReaderSpec> {
         ),
     };
     let mut spec = ReaderSpec::new(format, zone);
-    spec.template = args.template.clone();
+    spec.template = template;
     if format == Format::Mapping {
-        let p = PathBuf::from(&args.format);
+        let p = PathBuf::from(format_arg);
         // Kept with suspense items: an absolute path still resolves when they are re-read.
         spec.mapping = Some(std::fs::canonicalize(&p).unwrap_or(p));
     }
@@ -236,7 +246,8 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Feeds one batch, dead-lettering it if the database does not take it.
+/// Feeds one batch, dead-lettering it if the database does not take it
+/// ([`deadletter::feed`], shared with the stream worker).
 pub async fn feed(
     built: &Built,
     dead_letter_dir: &Path,
@@ -245,31 +256,21 @@ pub async fn feed(
     report: &mut BatchReport,
     dead: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    match built.pipeline.process(items, origin).await {
-        Ok(r) => report.add(&r),
-        Err(failed) => {
-            let letter = DeadLetter::new(
-                &built.tenant.slug,
-                origin,
-                failed.error.to_string(),
-                failed.attempts,
-                &failed.items,
-            );
-            let path = letter.write(dead_letter_dir).with_context(|| {
-                format!(
-                    "the database failed ({}) and the batch could not be dead-lettered either",
-                    failed.error
-                )
-            })?;
+    match deadletter::feed(&built.pipeline, dead_letter_dir, items, origin).await {
+        Ok(Fed::Committed(r)) => report.add(&r),
+        Ok(Fed::DeadLettered {
+            path,
+            records,
+            attempts,
+            error,
+        }) => {
             eprintln!(
-                "warning: a batch of {} records failed after {} attempts ({}); kept in {}",
-                failed.items.len(),
-                failed.attempts,
-                failed.error,
+                "warning: a batch of {records} records failed after {attempts} attempts ({error}); kept in {}",
                 path.display()
             );
             dead.push(path.display().to_string());
         }
+        Err(failed) => return Err(anyhow::Error::new(*failed)),
     }
     Ok(())
 }

@@ -75,6 +75,11 @@ enum Command {
     /// Ingestion tools: `toll ingest replay` feeds dead-lettered batches again.
     #[command(subcommand)]
     Ingest(toll_cli::suspense_cmd::IngestCmd),
+    /// Consume the tenant's CDR stream (NATS JetStream) through the pipeline until SIGTERM.
+    Worker(toll_cli::stream_cmd::WorkerArgs),
+    /// CDR streams: `toll stream publish FILE` sends a file's records to NATS.
+    #[command(subcommand)]
+    Stream(toll_cli::stream_cmd::StreamCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -224,6 +229,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             toll_cli::suspense_cmd::ingest(&cli.db, &cmd).await?;
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Worker(args) => admin::runtime()?.block_on(async {
+            toll_cli::stream_cmd::worker(&cli.db, &args).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Stream(toll_cli::stream_cmd::StreamCmd::Publish(args)) => {
+            admin::runtime()?.block_on(async {
+                let s = toll_cli::stream_cmd::publish(&cli.db, &args).await?;
+                println!("published {}, unreadable {}", s.published, s.unreadable);
+                // 2: some records could not be read (listed on stderr), as `toll import`.
+                Ok(if s.unreadable > 0 {
+                    ExitCode::from(EXIT_UNRATABLE)
+                } else {
+                    ExitCode::SUCCESS
+                })
+            })
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub mod freeswitch;
 pub mod mapping;
 pub mod pipeline;
 pub mod split;
+pub mod stream;
 mod value;
 
 pub use cdr::{Cdr, Direction, Disposition, Stats};
