@@ -77,7 +77,7 @@ pub struct ImportArgs {
     /// CDR files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// asterisk, freeswitch, freeswitch-json, cgrates, or a mapping file (.toml).
+    /// asterisk, freeswitch, freeswitch-json, cgrates, cdr-json (Toll's JSON lines), or a mapping file (.toml).
     #[arg(long)]
     pub format: String,
     /// The feed's name (one per switch): with the record's own id it identifies a record, so
@@ -201,6 +201,7 @@ pub fn reader_spec(
         "freeswitch" => Format::Freeswitch,
         "freeswitch-json" => Format::FreeswitchJson,
         "cgrates" => Format::Cgrates,
+        "cdr-json" => Format::CdrJson,
         path if path.ends_with(".toml") => Format::Mapping,
         other => anyhow::bail!(
             "--format {other:?}: expected asterisk, freeswitch, freeswitch-json, cgrates or a mapping file (.toml)"

@@ -25,6 +25,8 @@ pub enum Format {
     Cgrates,
     /// Any delimited file, read by a TOML mapping.
     Mapping,
+    /// Toll's own JSON form of a CDR ([`crate::pipeline::record::CdrJson`]), one per line.
+    CdrJson,
 }
 
 impl Format {
@@ -35,6 +37,7 @@ impl Format {
             Format::FreeswitchJson => "freeswitch-json",
             Format::Cgrates => "cgrates",
             Format::Mapping => "mapping",
+            Format::CdrJson => "cdr-json",
         }
     }
 }
@@ -44,6 +47,7 @@ impl Format {
 pub struct ReaderSpec {
     pub format: Format,
     /// The switch's zone, for times written without an offset (IANA name).
+    #[serde(default = "utc")]
     pub zone: String,
     /// FreeSWITCH CSV template: default, example, snom, linksys or asterisk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +59,10 @@ pub struct ReaderSpec {
     /// record is read again after them, so that columns resolve by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preamble: Option<String>,
+}
+
+fn utc() -> String {
+    "UTC".to_string()
 }
 
 impl ReaderSpec {
@@ -135,6 +143,8 @@ impl ReaderSpec {
                 source,
             )),
             Format::Cgrates => Box::new(cgrates::CsvReader::new(input, zone, b',', source)),
+            // The records name their own source and times with offsets.
+            Format::CdrJson => Box::new(super::record::CdrJsonReader::new(input)),
             Format::Mapping => {
                 let m = self.load_mapping()?;
                 let lines = m.format.skip_lines + u64::from(m.format.header);
@@ -204,6 +214,7 @@ macro_rules! stream {
 }
 
 stream!(
+    super::record::CdrJsonReader<R>,
     asterisk::CallReader<R>,
     asterisk::MasterCsvReader<R>,
     freeswitch::CsvReader<R>,
@@ -211,3 +222,39 @@ stream!(
     cgrates::CsvReader<R>,
     mapping::DelimitedReader<R>
 );
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const GOOD: &str = r#"{"source":"api","record_id":"r1","caller":"13800138000","callee":"01088886666","start":"2026-11-23T10:00:00+08:00","kind":"voice","usage":"61s","disposition":"answered"}"#;
+
+    #[test]
+    fn cdr_json_lines_read_and_a_queued_message_reads_again() {
+        let text = format!("{GOOD}\n\n{{not json\n{}\n", GOOD.replace("61s", "-1s"));
+        let mut spec = ReaderSpec::new(Format::CdrJson, "UTC");
+        let mut r = spec.open(Cursor::new(text.into_bytes()), "x").unwrap();
+        let first = r.next().unwrap().unwrap();
+        assert_eq!(
+            (first.record_id.as_str(), first.usage, first.line),
+            ("r1", 61_000_000_000, 1)
+        );
+        assert_eq!(first.offset.seconds(), 8 * 3600);
+        let bad = r.next().unwrap().unwrap_err();
+        assert_eq!((bad.line, bad.raw.as_slice()), (3, b"{not json".as_slice()));
+        let negative = r.next().unwrap().unwrap_err();
+        assert_eq!(negative.field.as_deref(), Some("usage"));
+        assert!(r.next().is_none());
+        assert_eq!(r.stats().records, 3);
+        assert_eq!(r.stats().errors, 2);
+        // A NATS worker queues an unreadable message with this reader; once edited, it reads.
+        let queued = ReaderSpec::from_json(r#"{"format":"cdr-json","via":"nats"}"#).unwrap();
+        assert_eq!(
+            queued.reparse(GOOD.as_bytes(), "nats").unwrap().record_id,
+            "r1"
+        );
+        assert!(queued.reparse(b"{", "nats").is_err());
+    }
+}

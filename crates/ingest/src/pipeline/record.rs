@@ -189,3 +189,119 @@ impl CdrJson {
         })
     }
 }
+
+/// Reads `CdrJson` records, one JSON object per line (NDJSON): Toll's own interchange form (HTTP
+/// batches, NATS messages, `toll import --format cdr-json`). A line that is not a record is a
+/// [`crate::RecordError`] with its line and bytes; blank lines are skipped.
+#[derive(Debug)]
+pub struct CdrJsonReader<R: std::io::Read> {
+    input: std::io::BufReader<R>,
+    line: u64,
+    buf: Vec<u8>,
+    stats: crate::Stats,
+    done: bool,
+}
+
+/// Longest line accepted: a record is a few hundred bytes.
+const MAX_LINE: usize = 1 << 20;
+
+impl<R: std::io::Read> CdrJsonReader<R> {
+    pub fn new(input: R) -> CdrJsonReader<R> {
+        CdrJsonReader {
+            input: std::io::BufReader::new(input),
+            line: 0,
+            buf: Vec::new(),
+            stats: crate::Stats::default(),
+            done: false,
+        }
+    }
+
+    pub fn stats(&self) -> crate::Stats {
+        self.stats
+    }
+}
+
+/// One record from its JSON bytes; `line` is where it was.
+pub fn parse_cdr_json(raw: &[u8], line: u64) -> Result<Cdr, crate::RecordError> {
+    use crate::error::ErrorKind;
+    let fail = |field: Option<String>, kind: ErrorKind| crate::RecordError {
+        line,
+        field,
+        kind,
+        raw: raw.to_vec(),
+    };
+    let rec: CdrJson =
+        serde_json::from_slice(raw).map_err(|e| fail(None, ErrorKind::Json(e.to_string())))?;
+    let mut cdr = rec.to_cdr(raw.to_vec()).map_err(|e| {
+        fail(
+            Some(e.field.to_string()),
+            ErrorKind::Invalid {
+                value: String::new(),
+                reason: e.reason,
+            },
+        )
+    })?;
+    if cdr.line == 0 {
+        cdr.line = line;
+    }
+    Ok(cdr)
+}
+
+impl<R: std::io::Read> Iterator for CdrJsonReader<R> {
+    type Item = Result<Cdr, crate::RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::BufRead;
+        while !self.done {
+            self.buf.clear();
+            let n = match std::io::Read::take(&mut self.input, MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut self.buf)
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    self.done = true;
+                    self.stats.errors += 1;
+                    return Some(Err(crate::RecordError {
+                        line: self.line + 1,
+                        field: None,
+                        kind: crate::ErrorKind::Io(e.to_string()),
+                        raw: Vec::new(),
+                    }));
+                }
+            };
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            self.line += 1;
+            while self.buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                self.buf.pop();
+            }
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            self.stats.records += 1;
+            if self.buf.len() > MAX_LINE {
+                // Skip the rest of the over-long line.
+                let mut rest = Vec::new();
+                let _ = self.input.read_until(b'\n', &mut rest);
+                self.stats.errors += 1;
+                let mut raw = std::mem::take(&mut self.buf);
+                raw.truncate(1024);
+                return Some(Err(crate::RecordError {
+                    line: self.line,
+                    field: None,
+                    kind: crate::ErrorKind::TooLong { limit: MAX_LINE },
+                    raw,
+                }));
+            }
+            let r = parse_cdr_json(&self.buf, self.line);
+            match &r {
+                Ok(_) => self.stats.emitted += 1,
+                Err(_) => self.stats.errors += 1,
+            }
+            return Some(r);
+        }
+        None
+    }
+}
