@@ -19,9 +19,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use toll_cli::admin::DbArgs;
-use toll_cli::importfile::{ImportArgs, PipelineArgs};
 use toll_catalog::lifecycle::{Actor, PlanAction};
+use toll_cli::admin::DbArgs;
+use toll_cli::importfile::{ImportArgs, PipelineArgs, PipelineRules};
 use toll_core::Currency;
 use toll_ingest::pipeline::formats::{Format, ReaderSpec};
 use toll_ingest::pipeline::rating::{DefaultRate, Payer, RatingContext, rate_cdr};
@@ -107,7 +107,10 @@ async fn setup(store: &Store, lines: usize) {
         (PlanAction::Approve, &checker),
         (PlanAction::Activate, &checker),
     ] {
-        store.plan_action(t.id, "bench", None, a, who, "").await.unwrap();
+        store
+            .plan_action(t.id, "bench", None, a, who, "")
+            .await
+            .unwrap();
     }
     let all: Vec<ImportLine> = (0..lines)
         .map(|i| ImportLine {
@@ -137,17 +140,19 @@ fn args(file: &Path, tariff: &Path, batch: usize, dead: &Path) -> ImportArgs {
         force: false,
         pipeline: PipelineArgs {
             tenant: "acme".into(),
-            tariff: Some(tariff.to_path_buf()),
-            tariff_tenant: None,
-            category: "call".into(),
-            default_rate: None,
-            payer: "caller".into(),
-            min_duration: "1s".into(),
-            keep_unanswered: false,
-            internal_digits: None,
-            batch,
-            dead_letter_dir: dead.to_path_buf(),
-            retries: 3,
+            rules: PipelineRules {
+                tariff: Some(tariff.to_path_buf()),
+                tariff_tenant: None,
+                category: "call".into(),
+                default_rate: None,
+                payer: "caller".into(),
+                min_duration: "1s".into(),
+                keep_unanswered: false,
+                internal_digits: None,
+                batch,
+                dead_letter_dir: dead.to_path_buf(),
+                retries: 3,
+            },
         },
         quiet: true,
         json: true,
@@ -164,7 +169,10 @@ fn main() {
     let tariff = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cn-demo/tariff.toml");
     write_file(&file, records, lines);
     let size = std::fs::metadata(&file).unwrap().len();
-    println!("{records} records ({:.0} MB) from {lines} lines, batch {batch}", size as f64 / 1e6);
+    println!(
+        "{records} records ({:.0} MB) from {lines} lines, batch {batch}",
+        size as f64 / 1e6
+    );
 
     // Stages without the database.
     let loaded = toll_cli::load::load(&tariff).unwrap();
@@ -176,7 +184,10 @@ fn main() {
         .filter(Result::is_ok)
         .count();
     let read_s = started.elapsed().as_secs_f64();
-    println!("read only:        {:>10.0} records/s ({n} records, {read_s:.2} s)", n as f64 / read_s);
+    println!(
+        "read only:        {:>10.0} records/s ({n} records, {read_s:.2} s)",
+        n as f64 / read_s
+    );
     let ctx = RatingContext {
         tariff_tenant: "acme".into(),
         category: "call".into(),
