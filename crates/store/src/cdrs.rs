@@ -43,6 +43,9 @@ pub struct CdrRecord {
     pub region: Option<String>,
     pub default_rated: bool,
     pub call_id: Option<String>,
+    /// Made by the server's sweeper for a call that never ended: charged at the maximum
+    /// duration.
+    pub swept: bool,
     /// The suspense item this record was re-processed from, if any, and its key: it is
     /// resolved when the record is charged (or found charged already), or when it fails again
     /// under another key (the new item carries on).
@@ -82,6 +85,7 @@ pub struct StoredCdr {
     pub ledger_seq: Option<i64>,
     pub call_id: Option<String>,
     pub rated_ms: i64,
+    pub swept: bool,
 }
 
 /// Which CDRs to list: a time window `[from_ms, to_ms)`, optionally one account, in start
@@ -110,7 +114,7 @@ pub(crate) struct CdrRow<'a> {
 const COLUMNS: &str = "event_key, source, record_id, import_id, subscriber_id, account_id, \
      caller, callee, destination, start_ms, utc_offset_s, answer_ms, end_ms, usage, quantity, \
      category, subject, rated_usage, cost, matched_prefix, destination_id, carrier, region, \
-     default_rated, amount, covered, ledger_seq, call_id, rated_ms";
+     default_rated, amount, covered, ledger_seq, call_id, rated_ms, swept";
 
 pub(crate) async fn write(
     tx: &mut Tx,
@@ -123,7 +127,7 @@ pub(crate) async fn write(
         rows,
         &[
             Int, Text, Text, Text, Int, Int, Int, Text, Text, Text, Int, Int, Int, Int, Text, Int,
-            Text, Text, Int, Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int,
+            Text, Text, Int, Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int, Int,
         ],
         |values| format!("INSERT INTO cdrs (tenant_id, {COLUMNS}) {values}"),
         |s, r| {
@@ -158,6 +162,7 @@ pub(crate) async fn write(
             s.push_opt_i64(r.seq);
             s.push_opt_text(c.call_id.clone());
             s.push_i64(now_ms);
+            s.push_i64(i64::from(c.swept));
         },
     )
     .await?;
@@ -297,6 +302,7 @@ impl Store {
                     ledger_seq: r.opt_i64(26)?,
                     call_id: r.opt_text(27)?,
                     rated_ms: r.i64(28)?,
+                    swept: r.i64(29)? != 0,
                 })
             })
             .collect()
