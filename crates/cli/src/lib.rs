@@ -7,5 +7,6 @@ pub mod generate;
 pub mod importfile;
 pub mod load;
 pub mod ratefile;
+pub mod serve;
 pub mod suspense_cmd;
 pub mod view;

@@ -73,6 +73,8 @@ enum Command {
     /// Ingestion tools: `toll ingest replay` feeds dead-lettered batches again.
     #[command(subcommand)]
     Ingest(toll_cli::suspense_cmd::IngestCmd),
+    /// The HTTP server: CDR ingestion (batches, real-time call events), health and metrics.
+    Serve(toll_cli::serve::ServeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -213,6 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             toll_cli::suspense_cmd::ingest(&cli.db, &cmd).await?;
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Serve(args) => admin::runtime()?
+            .block_on(toll_cli::serve::run(&cli.db, &args))
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 
