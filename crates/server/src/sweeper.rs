@@ -100,7 +100,10 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiE
 pub(crate) fn spawn(state: AppState, interval: Duration) -> JoinHandle<()> {
     let mut stopping = state.stopping();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+        let interval = interval.max(Duration::from_millis(10));
+        // The first sweep one interval after the start, not at once: a server starting
+        // takes its requests first.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
