@@ -211,7 +211,11 @@ async fn freeswitch_and_cgrates_bodies_are_read_by_their_readers() {
         assert_eq!(st, 200, "{}: {v}", e.name);
         assert_eq!(v["records"], 1, "{}: {v}", e.name);
         assert_eq!(v["suspended"], 1, "{}: {v}", e.name);
-        assert!(v["suspended_by"]["parse_error"].is_null(), "{}: {v}", e.name);
+        assert!(
+            v["suspended_by"]["parse_error"].is_null(),
+            "{}: {v}",
+            e.name
+        );
         srv.stop().await;
     }
 }
