@@ -179,7 +179,7 @@ fn csv_body(first: usize, n: usize, rng: &mut Rng, lines: usize) -> Vec<u8> {
     for k in first..first + n {
         let (caller, callee, start, billsec) = record(k, rng, lines);
         out.push_str(&format!(
-            r#""","{caller}","{callee}","from-internal","""x"" <{caller}>","PJSIP/a-{k:08x}","PJSIP/trunk-{k:08x}","Dial","PJSIP/{callee}@trunk","{start}","{start}","{start}",{billsec},{billsec},"ANSWERED","BILLING","1795000000.{k}","
+            r#""","{caller}","{callee}","from-internal","""x"" <{caller}>","PJSIP/a-{k:08x}","PJSIP/trunk-{k:08x}","Dial","PJSIP/{callee}@trunk","{start}","{start}","{start}",{billsec},{billsec},"ANSWERED","BILLING","1795000000.{k}",""
 "#
         ));
     }
@@ -253,7 +253,8 @@ async fn batches(
 async fn call_ends(client: &reqwest::Client, base: &str, calls: usize, rate: usize, lines: usize) {
     let start_url = format!("{base}/api/v1/ingest/acme/calls/start");
     let end_url = format!("{base}/api/v1/ingest/acme/calls/end");
-    let now = jiff::Timestamp::now();
+    // Calls end in the plan's renewed period (November 2026), whatever today is.
+    let now: jiff::Timestamp = "2026-11-29T12:00:00+08:00".parse().unwrap();
     let at = |t: jiff::Timestamp| {
         t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
             .strftime("%Y-%m-%dT%H:%M:%S%:z")
@@ -333,6 +334,9 @@ async fn call_ends(client: &reqwest::Client, base: &str, calls: usize, rate: usi
                 Ok(r) => {
                     let status = r.status();
                     let v: serde_json::Value = r.json().await.unwrap_or_default();
+                    if status != 200 || v["outcome"] != "charged" {
+                        eprintln!("not charged: {status} {v}");
+                    }
                     status == 200 && v["outcome"] == "charged"
                 }
                 Err(_) => false,
@@ -394,6 +398,8 @@ fn main() {
         let config = ServerConfig {
             ingest_token: Some(IngestToken::new(TOKEN).unwrap()),
             dead_letter_dir: dir.path().join("dead"),
+            // The calls' times are in November 2026: no sweep during the run.
+            sweep_interval: Duration::from_secs(86_400),
             ..ServerConfig::default()
         };
         let state = AppState::new(store.clone(), settings, config);
