@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use toll_catalog::lifecycle::{Actor, PlanAction};
 use toll_cli::admin::DbArgs;
-use toll_cli::importfile::{ImportArgs, PipelineArgs};
+use toll_cli::importfile::{ImportArgs, PipelineArgs, PipelineRules};
 use toll_core::Currency;
 use toll_ingest::pipeline::formats::{Format, ReaderSpec};
 use toll_ingest::pipeline::rating::{DefaultRate, Payer, RatingContext, rate_cdr};
@@ -140,17 +140,19 @@ fn args(file: &Path, tariff: &Path, batch: usize, dead: &Path) -> ImportArgs {
         force: false,
         pipeline: PipelineArgs {
             tenant: "acme".into(),
-            tariff: Some(tariff.to_path_buf()),
-            tariff_tenant: None,
-            category: "call".into(),
-            default_rate: None,
-            payer: "caller".into(),
-            min_duration: "1s".into(),
-            keep_unanswered: false,
-            internal_digits: None,
-            batch,
-            dead_letter_dir: dead.to_path_buf(),
-            retries: 3,
+            rules: PipelineRules {
+                tariff: Some(tariff.to_path_buf()),
+                tariff_tenant: None,
+                category: "call".into(),
+                default_rate: None,
+                payer: "caller".into(),
+                min_duration: "1s".into(),
+                keep_unanswered: false,
+                internal_digits: None,
+                batch,
+                dead_letter_dir: dead.to_path_buf(),
+                retries: 3,
+            },
         },
         quiet: true,
         json: false,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use toll_catalog::lifecycle::{Actor, PlanAction};
 use toll_cli::admin::DbArgs;
-use toll_cli::importfile::{PipelineArgs, build};
+use toll_cli::importfile::{PipelineArgs, PipelineRules, build};
 use toll_core::{Currency, UsageKind};
 use toll_ingest::pipeline::rating::Payer;
 use toll_ingest::pipeline::record::CdrJson;
@@ -150,17 +150,19 @@ fn records(n: usize, lines: usize) -> Vec<CdrJson> {
 fn pipeline_args(batch: usize, tariff: &Path, dead: &Path) -> PipelineArgs {
     PipelineArgs {
         tenant: "acme".into(),
-        tariff: Some(tariff.to_path_buf()),
-        tariff_tenant: None,
-        category: "call".into(),
-        default_rate: None,
-        payer: "caller".into(),
-        min_duration: "1s".into(),
-        keep_unanswered: false,
-        internal_digits: None,
-        batch,
-        dead_letter_dir: dead.to_path_buf(),
-        retries: 3,
+        rules: PipelineRules {
+            tariff: Some(tariff.to_path_buf()),
+            tariff_tenant: None,
+            category: "call".into(),
+            default_rate: None,
+            payer: "caller".into(),
+            min_duration: "1s".into(),
+            keep_unanswered: false,
+            internal_digits: None,
+            batch,
+            dead_letter_dir: dead.to_path_buf(),
+            retries: 3,
+        },
     }
 }
 

@@ -17,21 +17,29 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use toll_core::usage::parse_voice_usage;
 use toll_ingest::Cleansing;
-use toll_ingest::pipeline::deadletter::{self, Fed};
+use toll_ingest::pipeline::feed::{Fed, PipelineSettings};
 use toll_ingest::pipeline::formats::{Format, ReaderSpec};
-use toll_ingest::pipeline::rating::{DefaultRate, Payer, RatingContext, TariffRater};
-use toll_ingest::pipeline::{BatchReport, Item, Origin, Pipeline, PipelineConfig, RetryPolicy};
-use toll_store::charging::{Charger, MAX_BATCH};
+use toll_ingest::pipeline::rating::{DefaultRate, Payer};
+use toll_ingest::pipeline::{BatchReport, Item, Origin, Pipeline, RetryPolicy};
+use toll_store::charging::MAX_BATCH;
 use toll_store::{Store, Tenant};
 
 use crate::admin::{DbArgs, open};
 
-/// What every command that runs the pipeline shares: the tenant, the tariff, the rules.
+/// What every command that runs the pipeline for one tenant shares: the tenant and the rules.
 #[derive(Args, Debug, Clone)]
 pub struct PipelineArgs {
     /// The tenant (its slug).
     #[arg(long, env = "TOLL_TENANT")]
     pub tenant: String,
+    #[command(flatten)]
+    pub rules: PipelineRules,
+}
+
+/// The pipeline's rules, for any tenant: the tariff, rating, cleansing, batching and dead
+/// letters (`toll serve` takes these for every tenant it serves).
+#[derive(Args, Debug, Clone)]
+pub struct PipelineRules {
     /// Tariff folder (CGRateS CSV or tariff.toml) or .toml file that rates the records.
     #[arg(long, env = "TOLL_TARIFF")]
     pub tariff: Option<PathBuf>,
@@ -126,62 +134,60 @@ pub struct Built {
     pub pipeline: Pipeline,
 }
 
-pub async fn build(db: &DbArgs, args: &PipelineArgs) -> anyhow::Result<Built> {
-    if args.batch == 0 || args.batch > MAX_BATCH {
-        anyhow::bail!("--batch must be 1..={MAX_BATCH}");
-    }
-    let store = open(db).await?;
-    let tenant = store.tenant(&args.tenant).await?;
-    let tariff_tenant = args
-        .tariff_tenant
-        .clone()
-        .unwrap_or_else(|| tenant.slug.clone());
-    let mut charger = Charger::new(store.clone(), tenant.clone())?;
-    let tariff = match &args.tariff {
-        Some(dir) => {
-            let loaded = crate::load::load(dir)
-                .with_context(|| format!("loading tariff {}", dir.display()))?;
-            charger = charger.with_rater(Arc::new(TariffRater {
-                tariff: Arc::clone(&loaded.tariff),
-                tenant: tariff_tenant.clone(),
-            }));
-            Some(loaded.tariff)
+impl PipelineRules {
+    /// The rules as the pipeline takes them, the tariff loaded.
+    pub fn settings(&self) -> anyhow::Result<PipelineSettings> {
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            anyhow::bail!("--batch must be 1..={MAX_BATCH}");
         }
-        None => None,
-    };
-    let min = parse_voice_usage(&args.min_duration)
-        .map_err(|e| anyhow::anyhow!("--min-duration: {e}"))?;
-    let default_rate: DefaultRate = match &args.default_rate {
-        Some(t) => t
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--default-rate: {e}"))?,
-        None => DefaultRate::default(),
-    };
-    let config = PipelineConfig {
-        cleansing: Cleansing {
-            min_voice_ns: min.raw(),
-            skip_unanswered: !args.keep_unanswered,
-            internal_max_digits: args.internal_digits,
-        },
-        rating: RatingContext {
-            tariff_tenant,
-            category: args.category.clone(),
+        let tariff = match &self.tariff {
+            Some(dir) => Some(
+                crate::load::load(dir)
+                    .with_context(|| format!("loading tariff {}", dir.display()))?
+                    .tariff,
+            ),
+            None => None,
+        };
+        let min = parse_voice_usage(&self.min_duration)
+            .map_err(|e| anyhow::anyhow!("--min-duration: {e}"))?;
+        let default_rate: DefaultRate = match &self.default_rate {
+            Some(t) => t
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--default-rate: {e}"))?,
+            None => DefaultRate::default(),
+        };
+        Ok(PipelineSettings {
+            tariff,
+            tariff_tenant: self.tariff_tenant.clone(),
+            category: self.category.clone(),
             default_rate,
-            payer: if args.payer == "account" {
+            payer: if self.payer == "account" {
                 Payer::Account
             } else {
                 Payer::Caller
             },
-        },
-        retry: RetryPolicy {
-            retries: args.retries,
-            ..RetryPolicy::default()
-        },
-    };
+            cleansing: Cleansing {
+                min_voice_ns: min.raw(),
+                skip_unanswered: !self.keep_unanswered,
+                internal_max_digits: self.internal_digits,
+            },
+            retry: RetryPolicy {
+                retries: self.retries,
+                ..RetryPolicy::default()
+            },
+        })
+    }
+}
+
+pub async fn build(db: &DbArgs, args: &PipelineArgs) -> anyhow::Result<Built> {
+    let settings = args.rules.settings()?;
+    let store = open(db).await?;
+    let tenant = store.tenant(&args.tenant).await?;
+    let pipeline = settings.pipeline(store.clone(), tenant.clone())?;
     Ok(Built {
         store,
         tenant,
-        pipeline: Pipeline::new(charger, tariff, config),
+        pipeline,
     })
 }
 
@@ -248,7 +254,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Feeds one batch, dead-lettering it if the database does not take it
-/// ([`deadletter::feed`], shared with the stream worker).
+/// (`toll_ingest::pipeline::feed`, shared with the server and the stream worker).
 pub async fn feed(
     built: &Built,
     dead_letter_dir: &Path,
@@ -257,21 +263,19 @@ pub async fn feed(
     report: &mut BatchReport,
     dead: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    match deadletter::feed(&built.pipeline, dead_letter_dir, items, origin).await {
-        Ok(Fed::Committed(r)) => report.add(&r),
-        Ok(Fed::DeadLettered {
-            path,
-            records,
-            attempts,
-            error,
-        }) => {
+    match toll_ingest::pipeline::feed::feed(&built.pipeline, dead_letter_dir, items, origin).await?
+    {
+        Fed::Committed(r, _) => report.add(&r),
+        Fed::DeadLettered(d) => {
             eprintln!(
-                "warning: a batch of {records} records failed after {attempts} attempts ({error}); kept in {}",
-                path.display()
+                "warning: a batch of {} records failed after {} attempts ({}); kept in {}",
+                d.records,
+                d.attempts,
+                d.error,
+                d.path.display()
             );
-            dead.push(path.display().to_string());
+            dead.push(d.path.display().to_string());
         }
-        Err(failed) => return Err(anyhow::Error::new(*failed)),
     }
     Ok(())
 }
@@ -316,7 +320,7 @@ async fn import_file(
     };
     // Reading and parsing run on their own thread, a batch ahead of charging.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(2);
-    let batch = args.pipeline.batch;
+    let batch = args.pipeline.rules.batch;
     let reader_source = source.clone();
     let (spec_tx, spec_rx) = tokio::sync::oneshot::channel::<Result<String, String>>();
     let reader = tokio::task::spawn_blocking(move || {
@@ -370,7 +374,7 @@ async fn import_file(
     while let Some(items) = rx.recv().await {
         feed(
             built,
-            &args.pipeline.dead_letter_dir,
+            &args.pipeline.rules.dead_letter_dir,
             items,
             &origin,
             &mut report,

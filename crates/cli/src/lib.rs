@@ -8,6 +8,7 @@ pub mod importfile;
 pub mod load;
 pub mod ratefile;
 pub mod rerate_cmd;
+pub mod serve;
 pub mod stream_cmd;
 pub mod suspense_cmd;
 pub mod view;

@@ -80,6 +80,8 @@ enum Command {
     /// CDR streams: `toll stream publish FILE` sends a file's records to NATS.
     #[command(subcommand)]
     Stream(toll_cli::stream_cmd::StreamCmd),
+    /// The HTTP server: CDR ingestion (batches, real-time call events), health and metrics.
+    Serve(toll_cli::serve::ServeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -245,6 +247,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
             })
         }
+        Command::Serve(args) => admin::runtime()?
+            .block_on(toll_cli::serve::run(&cli.db, &args))
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

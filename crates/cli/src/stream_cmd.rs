@@ -184,11 +184,11 @@ pub async fn worker(db: &DbArgs, args: &WorkerArgs) -> anyhow::Result<()> {
         stream: args.nats.stream.clone(),
         prefix: args.nats.subject_prefix.clone(),
         partitions: args.nats.partitions,
-        batch: args.pipeline.batch,
+        batch: args.pipeline.rules.batch,
         max_wait: Duration::from_millis(args.max_wait_ms.max(1)),
         ack_wait: Duration::from_secs(args.ack_wait_secs.max(1)),
         rebalance: Duration::from_millis(args.rebalance_ms.max(10)),
-        dead_letter_dir: args.pipeline.dead_letter_dir.clone(),
+        dead_letter_dir: args.pipeline.rules.dead_letter_dir.clone(),
     };
     let pipeline = Arc::new(built.pipeline);
     let counters = pipeline.counters();

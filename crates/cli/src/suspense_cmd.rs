@@ -244,7 +244,7 @@ pub async fn ingest(db: &DbArgs, cmd: &IngestCmd) -> anyhow::Result<BatchReport>
         } => {
             let built = build(db, pipeline).await?;
             let files = if files.is_empty() {
-                deadletter::list(&pipeline.dead_letter_dir)?
+                deadletter::list(&pipeline.rules.dead_letter_dir)?
             } else {
                 files.clone()
             };
@@ -259,7 +259,7 @@ pub async fn ingest(db: &DbArgs, cmd: &IngestCmd) -> anyhow::Result<BatchReport>
                 let mut report = BatchReport::default();
                 feed(
                     &built,
-                    &pipeline.dead_letter_dir,
+                    &pipeline.rules.dead_letter_dir,
                     letter.items(),
                     &origin,
                     &mut report,

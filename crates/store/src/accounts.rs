@@ -246,20 +246,8 @@ pub(crate) async fn account_view(
         )
         .await?
         .ok_or_else(|| StoreError::not_found("account", code))?;
-    let floor_kind = row.text(5)?;
-    let floor = Micros(row.i64(6)?);
     let balance = Micros(row.i64(8)?).checked_sub(Micros(row.i64(7)?))?;
-    let (mode, available) = match floor_kind.as_str() {
-        "zero" => (AccountMode::Prepaid, Some(balance)),
-        "credit_limit" => (
-            AccountMode::Postpaid {
-                credit_limit: floor,
-            },
-            Some(balance.checked_add(floor)?),
-        ),
-        "unlimited" => (AccountMode::Unlimited, None),
-        other => return Err(StoreError::Corrupt(format!("wallet floor kind {other:?}"))),
-    };
+    let (mode, available) = wallet_available(&row.text(5)?, Micros(row.i64(6)?), balance)?;
     Ok(AccountView {
         id: row.i64(0)?,
         code: row.text(1)?,
@@ -272,5 +260,25 @@ pub(crate) async fn account_view(
         wallet_id: row.i64(4)?,
         balance,
         available,
+    })
+}
+
+/// A wallet's mode and how much more may be charged to it (`None`: unlimited), from its stored
+/// floor (`floor_kind`, `floor_micros`) and its balance.
+pub(crate) fn wallet_available(
+    floor_kind: &str,
+    floor: Micros,
+    balance: Micros,
+) -> Result<(AccountMode, Option<Micros>), StoreError> {
+    Ok(match floor_kind {
+        "zero" => (AccountMode::Prepaid, Some(balance)),
+        "credit_limit" => (
+            AccountMode::Postpaid {
+                credit_limit: floor,
+            },
+            Some(balance.checked_add(floor)?),
+        ),
+        "unlimited" => (AccountMode::Unlimited, None),
+        other => return Err(StoreError::Corrupt(format!("wallet floor kind {other:?}"))),
     })
 }

@@ -43,6 +43,9 @@ pub struct CdrRecord {
     pub region: Option<String>,
     pub default_rated: bool,
     pub call_id: Option<String>,
+    /// Made by the server's sweeper for a call that never ended: charged at the maximum
+    /// duration.
+    pub swept: bool,
     /// The suspense item this record was re-processed from, if any, and its key: it is
     /// resolved when the record is charged (or found charged already), or when it fails again
     /// under another key (the new item carries on).
@@ -86,6 +89,8 @@ pub struct StoredCdr {
     pub priced_by: String,
     /// How many times re-rating changed its price.
     pub rerated: i64,
+    /// Closed by the sweeper (no end event arrived) and charged for the maximum duration.
+    pub swept: bool,
 }
 
 /// Which CDRs to list: a time window `[from_ms, to_ms)`, optionally one account, in start
@@ -115,7 +120,7 @@ pub(crate) struct CdrRow<'a> {
 const COLUMNS: &str = "event_key, source, record_id, import_id, subscriber_id, account_id, \
      caller, callee, destination, start_ms, utc_offset_s, answer_ms, end_ms, usage, quantity, \
      category, subject, rated_usage, cost, matched_prefix, destination_id, carrier, region, \
-     default_rated, amount, covered, ledger_seq, call_id, rated_ms, priced_by, rerated";
+     default_rated, amount, covered, ledger_seq, call_id, rated_ms, priced_by, rerated, swept";
 
 pub(crate) async fn write(
     tx: &mut Tx,
@@ -129,6 +134,7 @@ pub(crate) async fn write(
         &[
             Int, Text, Text, Text, Int, Int, Int, Text, Text, Text, Int, Int, Int, Int, Text, Int,
             Text, Text, Int, Int, Text, Text, Text, Text, Int, Int, Int, Int, Text, Int, Text, Int,
+            Int,
         ],
         |values| format!("INSERT INTO cdrs (tenant_id, {COLUMNS}) {values}"),
         |s, r| {
@@ -165,6 +171,7 @@ pub(crate) async fn write(
             s.push_i64(now_ms);
             s.push_text(r.priced_by);
             s.push_i64(0);
+            s.push_i64(i64::from(c.swept));
         },
     )
     .await?;
@@ -306,6 +313,7 @@ impl Store {
                     rated_ms: r.i64(28)?,
                     priced_by: r.text(29)?,
                     rerated: r.i64(30)?,
+                    swept: r.i64(31)? != 0,
                 })
             })
             .collect()

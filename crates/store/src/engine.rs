@@ -118,6 +118,13 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database answers (readiness probes).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut tx = self.read().await?;
+        tx.one(crate::db::q("SELECT 1")).await?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         match self {
             Store::Sqlite(pool) => pool.close().await,

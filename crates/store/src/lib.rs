@@ -22,6 +22,7 @@ pub mod file_imports;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod open_calls;
 pub mod partition_locks;
 pub mod renewals;
 pub mod rerate;

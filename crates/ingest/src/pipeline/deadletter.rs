@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{ErrorKind, RecordError};
 use crate::pipeline::formats::ReaderSpec;
 use crate::pipeline::record::CdrJson;
-use crate::pipeline::{BatchReport, Item, Origin, Pipeline, SuspenseRef};
+use crate::pipeline::{Item, Origin, SuspenseRef};
 
 /// A batch that could not be written.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -238,66 +238,4 @@ pub fn list(dir: &Path) -> Result<Vec<PathBuf>, DeadLetterError> {
         (meta, p.clone())
     });
     Ok(out)
-}
-
-/// What became of a batch handed to [`feed`].
-#[derive(Debug)]
-pub enum Fed {
-    /// Committed.
-    Committed(BatchReport),
-    /// The database did not take it after every retry; it is in this letter, durably.
-    DeadLettered {
-        path: PathBuf,
-        records: usize,
-        attempts: u32,
-        error: String,
-    },
-}
-
-/// A batch the database did not take and that could not be dead-lettered either: it is handed
-/// back whole, and the caller keeps it (a file import stops; a stream consumer does not
-/// acknowledge it, so it is delivered again).
-#[derive(Debug, thiserror::Error)]
-#[error("the database failed ({store}) and the batch could not be dead-lettered either: {letter}")]
-pub struct FeedFailed {
-    pub store: toll_store::StoreError,
-    pub letter: DeadLetterError,
-    pub items: Vec<Item>,
-}
-
-/// Runs one batch through the pipeline; a batch the database does not take after the
-/// pipeline's retries is written to `dir` as a dead letter (durably: written, synced, renamed)
-/// before this returns, so a caller may then consider the batch's records safe (a file import
-/// moves on, a stream consumer acknowledges the messages).
-pub async fn feed(
-    pipeline: &Pipeline,
-    dir: &Path,
-    items: Vec<Item>,
-    origin: &Origin,
-) -> Result<Fed, Box<FeedFailed>> {
-    match pipeline.process(items, origin).await {
-        Ok(r) => Ok(Fed::Committed(r)),
-        Err(failed) => {
-            let letter = DeadLetter::new(
-                &pipeline.charger().tenant().slug,
-                origin,
-                failed.error.to_string(),
-                failed.attempts,
-                &failed.items,
-            );
-            match letter.write(dir) {
-                Ok(path) => Ok(Fed::DeadLettered {
-                    path,
-                    records: failed.items.len(),
-                    attempts: failed.attempts,
-                    error: failed.error.to_string(),
-                }),
-                Err(letter) => Err(Box::new(FeedFailed {
-                    store: failed.error,
-                    letter,
-                    items: failed.items,
-                })),
-            }
-        }
-    }
 }

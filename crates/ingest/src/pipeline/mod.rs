@@ -12,6 +12,7 @@
 //! replayed. Nothing is lost in between: the batch either committed whole or not at all.
 
 pub mod deadletter;
+pub mod feed;
 pub mod formats;
 pub mod rating;
 pub mod record;
@@ -171,6 +172,28 @@ impl BatchReport {
     }
 }
 
+/// What became of one record of a batch ([`Pipeline::process_items`]): what a caller that
+/// answers per record (a real-time call end) tells its client.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ItemOutcome {
+    /// Not billed, by a cleansing rule (`unanswered`, `too_short`, ...).
+    Skipped { rule: &'static str },
+    Charged {
+        /// Debited from the wallet after allowances.
+        amount: Micros,
+        /// Base units the allowances covered.
+        covered: i64,
+        /// The tariff's (or the default rate's) price of the whole record.
+        cost: Option<Micros>,
+        default_rated: bool,
+    },
+    /// Its key was charged before: nothing charged now.
+    Duplicate,
+    /// In the suspense queue, with its class and reason.
+    Suspended { class: String, reason: String },
+}
+
 /// A batch the database did not take after every retry: the records, unchanged, for the
 /// dead-letter store.
 #[derive(Debug)]
@@ -319,8 +342,24 @@ impl Pipeline {
         items: Vec<Item>,
         origin: &Origin,
     ) -> Result<BatchReport, BatchFailed> {
+        self.process_items(items, origin).await.map(|(r, _)| r)
+    }
+
+    /// [`Pipeline::process`], and what became of each record, in input order.
+    pub async fn process_items(
+        &self,
+        items: Vec<Item>,
+        origin: &Origin,
+    ) -> Result<(BatchReport, Vec<ItemOutcome>), BatchFailed> {
         let c = &self.counters;
         let started = std::time::Instant::now();
+        let mut each: Vec<Option<ItemOutcome>> = vec![None; items.len()];
+        let suspended = |s: &NewSuspense| ItemOutcome::Suspended {
+            class: s.class.clone(),
+            reason: s.reason.clone(),
+        };
+        // Items whose rating failed, with their key: duplicates if the key is charged.
+        let mut rate_failed_items: Vec<(usize, String)> = Vec::new();
         let mut report = BatchReport {
             records: items.len() as u64,
             ..BatchReport::default()
@@ -337,6 +376,7 @@ impl Pipeline {
                 Err(e) => {
                     let s = parse_failure(e, origin);
                     resolved.extend(item.superseded_by(&s));
+                    each[i] = Some(suspended(&s));
                     suspense.push(s);
                     continue;
                 }
@@ -344,6 +384,7 @@ impl Pipeline {
             if let Err(skip) = self.config.cleansing.check(cdr) {
                 report.skipped += 1;
                 *report.skipped_by.entry(skip.code()).or_default() += 1;
+                each[i] = Some(ItemOutcome::Skipped { rule: skip.code() });
                 resolved.extend(item.suspense.as_ref().map(|s| s.id));
                 continue;
             }
@@ -366,6 +407,8 @@ impl Pipeline {
                 Err(f) => {
                     let s = record_failure(cdr, origin, Stage::Rate, f.class, &f.reason);
                     resolved.extend(item.superseded_by(&s));
+                    each[i] = Some(suspended(&s));
+                    rate_failed_items.push((i, s.item_key.clone()));
                     suspense.push(s);
                 }
             }
@@ -398,6 +441,11 @@ impl Pipeline {
                 let before = suspense.len();
                 suspense.retain(|s| s.stage != Stage::Rate || !charged.contains(&s.item_key));
                 report.duplicate += (before - suspense.len()) as u64;
+                for (i, key) in &rate_failed_items {
+                    if charged.contains(key) {
+                        each[*i] = Some(ItemOutcome::Duplicate);
+                    }
+                }
             }
         }
         let on_refused = |i: usize, code: RefusalCode, reason: &str| -> NewSuspense {
@@ -477,6 +525,26 @@ impl Pipeline {
                 }
             }
         }
+        for (j, o) in outcomes.iter().enumerate() {
+            let Some(slot) = from.get(j).and_then(|i| each.get_mut(*i)) else {
+                continue;
+            };
+            *slot = Some(match o {
+                ChargeOutcome::Charged {
+                    amount, covered, ..
+                } => ItemOutcome::Charged {
+                    amount: *amount,
+                    covered: *covered,
+                    cost: records.get(j).and_then(|r| r.cost),
+                    default_rated: records.get(j).is_some_and(|r| r.default_rated),
+                },
+                ChargeOutcome::Duplicate => ItemOutcome::Duplicate,
+                ChargeOutcome::Refused { code, reason } => ItemOutcome::Suspended {
+                    class: code.as_str().to_string(),
+                    reason: reason.clone(),
+                },
+            });
+        }
         let parse_errors = items.iter().filter(|i| i.input.is_err()).count() as u64;
         let rating_failed = suspense.len() as u64 - parse_errors;
         c.read.fetch_add(report.records, Ordering::Relaxed);
@@ -498,6 +566,16 @@ impl Pipeline {
             report.records,
             report.skipped + report.charged + report.duplicate + report.suspended
         );
-        Ok(report)
+        debug_assert!(each.iter().all(Option::is_some));
+        let each = each
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| ItemOutcome::Suspended {
+                    class: "internal".into(),
+                    reason: "the pipeline reported no outcome".into(),
+                })
+            })
+            .collect();
+        Ok((report, each))
     }
 }

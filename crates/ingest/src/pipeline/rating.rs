@@ -124,6 +124,10 @@ pub fn class_of(e: &RateError) -> &'static str {
     }
 }
 
+/// The [`Cdr::extra`] key that marks a record the server's sweeper made for a call that never
+/// ended (charged at the maximum duration): its stored CDR says `swept`.
+pub const SWEPT_EXTRA: &str = "toll_swept";
+
 /// What the rating stage needs besides the tariff.
 #[derive(Debug, Clone)]
 pub struct RatingContext {
@@ -174,6 +178,7 @@ pub fn rate_cdr(
         category: category.to_string(),
         subject: subject.to_string(),
         call_id: cdr.call_id.clone(),
+        swept: cdr.extra.contains_key(SWEPT_EXTRA),
         ..CdrRecord::default()
     };
     let mut rated_cost = None;

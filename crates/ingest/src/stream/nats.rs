@@ -14,7 +14,7 @@
 //! next rebalance tick.
 //!
 //! A partition is consumed in batches: up to `batch` messages or whatever arrived within
-//! `max_wait`, run through [`deadletter::feed`] (the pipeline; a batch the database did not
+//! `max_wait`, run through [`feed`] (the pipeline; a batch the database did not
 //! take after its retries is written as a dead letter), and only then every message of the
 //! batch is acknowledged. A message that is not a CDR is not dropped: it becomes a suspense
 //! item (a parse error with its raw bytes) and is acknowledged with its batch. A batch that
@@ -48,7 +48,7 @@ use super::{
     paying_line, subject, tenant_subjects,
 };
 use crate::cdr::Cdr;
-use crate::pipeline::deadletter::{self, Fed};
+use crate::pipeline::feed::{Fed, feed};
 use crate::pipeline::rating::Payer;
 use crate::pipeline::{Origin, Pipeline};
 
@@ -534,18 +534,16 @@ async fn consume(ctx: Arc<Ctx>, p: u32, stop: watch::Receiver<bool>) -> Result<(
             .collect::<Vec<_>>();
         let mut wait = Duration::from_secs(1);
         loop {
-            match deadletter::feed(&ctx.pipeline, &cfg.dead_letter_dir, items, &ctx.origin).await {
-                Ok(Fed::Committed(_)) => break,
-                Ok(Fed::DeadLettered {
-                    path,
-                    records,
-                    attempts,
-                    error,
-                }) => {
+            match feed(&ctx.pipeline, &cfg.dead_letter_dir, items, &ctx.origin).await {
+                Ok(Fed::Committed(..)) => break,
+                Ok(Fed::DeadLettered(d)) => {
                     ctx.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                     eprintln!(
-                        "warning: partition {p}: a batch of {records} records failed after {attempts} attempts ({error}); kept in {}",
-                        path.display()
+                        "warning: partition {p}: a batch of {} records failed after {} attempts ({}); kept in {}",
+                        d.records,
+                        d.attempts,
+                        d.error,
+                        d.path.display()
                     );
                     break;
                 }

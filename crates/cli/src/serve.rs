@@ -1,0 +1,118 @@
+//! `toll serve`: the HTTP server (`toll-server`): CDR ingestion over HTTP, real-time call
+//! events with the sweeper, health and metrics. Stops gracefully on SIGTERM or Ctrl-C: it stops
+//! accepting, lets requests in flight finish and flushes the call-end batchers.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use toll_core::usage::parse_voice_usage;
+use toll_server::{AppState, IngestToken, ServerConfig};
+
+use crate::admin::{DbArgs, open};
+use crate::importfile::PipelineRules;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TOLL_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The bearer token ingestion requires (at least 16 characters; only its SHA-256 is kept).
+    /// Without one the ingestion routes answer 503 "ingestion disabled".
+    #[arg(long, env = "TOLL_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
+    /// A call open this long is closed by the sweeper and charged for this long; also the
+    /// longest usage a call start is authorised for.
+    #[arg(long, default_value = "4h")]
+    pub max_call_duration: String,
+    /// How often the sweeper looks for such calls.
+    #[arg(long, default_value = "60s")]
+    pub sweep_interval: String,
+    /// Longest request body, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mib: usize,
+    /// Call ends charged per transaction, at most.
+    #[arg(long, default_value_t = 512)]
+    pub call_batch: usize,
+    /// Longest a call end waits for others before its transaction starts.
+    #[arg(long, default_value = "2ms")]
+    pub call_flush: String,
+    /// Call ends queued per tenant before new ones are refused (503 with Retry-After).
+    #[arg(long, default_value_t = 20_000)]
+    pub call_queue: usize,
+    #[command(flatten)]
+    pub rules: PipelineRules,
+}
+
+fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    let ns = parse_voice_usage(text)
+        .map_err(|e| anyhow::anyhow!("--{flag} {text:?}: {e}"))?
+        .raw();
+    Ok(Duration::from_nanos(u64::try_from(ns).unwrap_or(0)))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub async fn run(db: &DbArgs, args: &ServeArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+    let settings = args.rules.settings()?;
+    let ingest_token = args
+        .ingest_token
+        .as_deref()
+        .map(IngestToken::new)
+        .transpose()
+        .context("--ingest-token")?;
+    if ingest_token.is_none() {
+        tracing::warn!("no --ingest-token: the ingestion routes answer 503 (ingestion disabled)");
+    }
+    let config = ServerConfig {
+        ingest_token,
+        dead_letter_dir: args.rules.dead_letter_dir.clone(),
+        max_body_bytes: args.max_body_mib.saturating_mul(1 << 20),
+        batch: args.rules.batch,
+        max_call_duration: duration("max-call-duration", &args.max_call_duration)?,
+        sweep_interval: duration("sweep-interval", &args.sweep_interval)?,
+        call_batch: args.call_batch,
+        call_flush: duration("call-flush", &args.call_flush)?,
+        call_queue: args.call_queue,
+        ..ServerConfig::default()
+    };
+    if config.max_call_duration.is_zero() {
+        anyhow::bail!("--max-call-duration must be longer than zero");
+    }
+    let store = open(db).await?;
+    let state = AppState::new(store.clone(), settings, config);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "toll serve listening");
+    toll_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving")?;
+    store.close().await;
+    Ok(())
+}

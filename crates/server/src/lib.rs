@@ -1,0 +1,82 @@
+//! Toll's HTTP server (`toll serve`): CDR ingestion over HTTP — batches of records, and
+//! real-time call events with prepaid authorisation, immediate charging and a sweeper for
+//! calls that never end — plus health, readiness and Prometheus metrics.
+//!
+//! Shape, for the REST API and web UI that come later: handlers are thin (parse, call the
+//! pipeline or the store, answer); every failure is an [`ApiError`], turned into an RFC 9457
+//! `application/problem+json` body with a stable `code` in one place ([`error`]); the
+//! authentication of a route is an extractor ([`auth::Ingestor`] here; users and roles will
+//! be others beside it).
+//!
+//! | Route | |
+//! |---|---|
+//! | `POST /api/v1/ingest/{tenant}/cdrs?source=NAME[&format=…]` | a batch ([`ingest`]) |
+//! | `POST /api/v1/ingest/{tenant}/calls/start` | a call starts: recorded, authorised ([`calls`]) |
+//! | `POST /api/v1/ingest/{tenant}/calls/end` | a call ends: charged at once ([`calls`], [`batcher`]) |
+//! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`metrics`] |
+
+pub mod auth;
+pub mod batcher;
+pub mod calls;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod state;
+pub mod sweeper;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::IngestToken;
+pub use error::ApiError;
+pub use state::{AppState, ServerConfig};
+
+/// The application: every route with its layers.
+pub fn router(state: AppState) -> Router {
+    let config = state.config().clone();
+    let ingest = Router::new()
+        .route("/api/v1/ingest/{tenant}/cdrs", post(ingest::batch))
+        .route("/api/v1/ingest/{tenant}/calls/start", post(calls::start))
+        .route("/api/v1/ingest/{tenant}/calls/end", post(calls::end))
+        // One limit, tower-http's, whatever the extractor: bodies past it are 413.
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+    Router::new()
+        .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .merge(ingest)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn(error::problem_for_bare_errors))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` resolves, with the sweeper running every
+/// `sweep_interval`; then stops accepting, lets requests in flight finish, and flushes the
+/// call-end batchers.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = sweeper::spawn(state.clone(), state.config().sweep_interval);
+    state.keep_task(sweeper);
+    let app = router(state.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    state.shutdown().await;
+    served
+}
