@@ -16,8 +16,10 @@ use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
 
 use crate::{Store, StoreError};
 
-/// Rows per multi-row statement on SQLite (columns × rows stays under its 32,766 parameters).
+/// Most rows per multi-row statement on SQLite.
 const ROWS_PER_STATEMENT: usize = 1_000;
+/// SQLite's limit on a statement's parameters (`SQLITE_MAX_VARIABLE_NUMBER` since 3.32).
+const SQLITE_MAX_PARAMETERS: usize = 32_766;
 
 /// One bound argument.
 #[derive(Debug, Clone)]
@@ -342,7 +344,9 @@ impl Tx {
             return Ok(out);
         }
         let chunk_rows = match self {
-            Tx::Sqlite(_) => ROWS_PER_STATEMENT,
+            // Wide rows (a CDR has 33 columns) get fewer rows per statement: columns × rows
+            // must stay under SQLite's parameter limit.
+            Tx::Sqlite(_) => ROWS_PER_STATEMENT.min(SQLITE_MAX_PARAMETERS / cols.len().max(1)),
             Tx::Pg(_) => rows.len(),
         };
         for chunk in rows.chunks(chunk_rows) {

@@ -47,7 +47,22 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Db(sqlx::Error::Database(d)) => {
-                !(d.is_unique_violation() || d.is_foreign_key_violation() || d.is_check_violation())
+                let code = d.code();
+                let code = code.as_deref().unwrap_or("");
+                // PostgreSQL SQLSTATE: connection exceptions (08), serialization failure and
+                // deadlock (40), insufficient resources (53), operator intervention such as
+                // a restart (57P), lock not available (55P03).
+                // SQLite result codes: BUSY (5), LOCKED (6), IOERR (10), FULL (13), and
+                // their extended forms (low byte).
+                let sqlite_transient = code
+                    .parse::<u32>()
+                    .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13));
+                sqlite_transient
+                    || code.starts_with("08")
+                    || code.starts_with("40")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "55P03"
             }
             StoreError::Db(
                 sqlx::Error::Io(_)
