@@ -20,12 +20,14 @@
     clippy::float_arithmetic
 )]
 
+#[path = "../../cli/benches/shared/bench_setup.rs"]
+mod bench_setup;
+
+use bench_setup::{env, number, setup};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use toll_catalog::lifecycle::{Actor, PlanAction};
-use toll_core::Currency;
 use toll_ingest::Cleansing;
 use toll_ingest::pipeline::RetryPolicy;
 use toll_ingest::pipeline::feed::PipelineSettings;
@@ -34,20 +36,8 @@ use toll_rating::Tariff;
 use toll_rating::source::SourceFile;
 use toll_server::{AppState, IngestToken, ServerConfig};
 use toll_store::Store;
-use toll_store::import::{ImportLine, MAX_IMPORT};
 
 const TOKEN: &str = "bench-ingest-token-0123456789";
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn number(i: usize) -> String {
-    format!("138{i:08}")
-}
 
 const CALLEES: [&str; 6] = [
     "01088886666",
@@ -67,61 +57,6 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
-    }
-}
-
-const PLAN: &str = r#"
-code = "bench"
-name = "通话套餐 bench"
-class = "base"
-kind = "voice"
-currency = "CNY"
-base_fee = "0"
-validity = "calendar_month"
-
-[tariff]
-category = "call"
-subject = "retail"
-
-[[allowances]]
-usage = "voice"
-quantity = 100
-unit = "minutes"
-"#;
-
-async fn setup(store: &Store, lines: usize) {
-    store.migrate().await.unwrap();
-    let t = store
-        .create_tenant("acme", "Acme", Currency::CNY, "Asia/Shanghai")
-        .await
-        .unwrap();
-    let (maker, checker) = (Actor::new("alice").unwrap(), Actor::new("bob").unwrap());
-    store.create_plan(t.id, PLAN, &maker).await.unwrap();
-    for (a, who) in [
-        (PlanAction::Submit, &maker),
-        (PlanAction::Approve, &checker),
-        (PlanAction::Activate, &checker),
-    ] {
-        store
-            .plan_action(t.id, "bench", None, a, who, "")
-            .await
-            .unwrap();
-    }
-    let all: Vec<ImportLine> = (0..lines)
-        .map(|i| ImportLine {
-            customer: format!("c{i}"),
-            customer_name: format!("客户 {i}"),
-            account: format!("a{i}"),
-            mode: toll_store::accounts::AccountMode::Unlimited,
-            number: number(i),
-            opening_balance: toll_core::Micros(0),
-        })
-        .collect();
-    for chunk in all.chunks(MAX_IMPORT) {
-        store
-            .import_lines(&t, "bench", jiff::civil::date(2026, 11, 1), chunk)
-            .await
-            .unwrap();
     }
 }
 
