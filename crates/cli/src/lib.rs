@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod chargefile;
-pub mod event_args;
 pub mod generate;
 pub mod importfile;
 pub mod load;
@@ -11,4 +10,6 @@ pub mod rerate_cmd;
 pub mod serve;
 pub mod stream_cmd;
 pub mod suspense_cmd;
-pub mod view;
+
+/// Rating's text-to-event and explanation views, kept under their old paths for the CLI's modules.
+pub use toll_rating::{event_text as event_args, view};

@@ -3,15 +3,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use toll_rating::Tariff;
-use toll_rating::carriers::NumberRanges;
 use toll_rating::diag::Diagnostics;
-use toll_rating::source::{self, Format, SourceFile};
+use toll_rating::source::SourceFile;
 
-/// A folder's optional number-range table (else the bundled Chinese table is used).
-pub const RANGES_FILE: &str = "NumberRanges.csv";
+pub use toll_rating::source::compile::{Loaded, RANGES_FILE, compile_files};
 /// Files larger than this are refused rather than read into memory.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
@@ -26,14 +22,6 @@ pub enum LoadError {
     TooLarge { path: PathBuf },
     #[error("the tariff has errors:\n{0}")]
     Invalid(Diagnostics),
-}
-
-/// A compiled tariff with the warnings its check produced.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub tariff: Arc<Tariff>,
-    pub warnings: Diagnostics,
-    pub format: Format,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
@@ -84,38 +72,6 @@ pub fn read_files(path: &Path) -> Result<Vec<SourceFile>, LoadError> {
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
-}
-
-/// Parses and compiles already-read files; every problem is in the returned diagnostics.
-pub fn compile_files(files: &[SourceFile]) -> Result<Loaded, Diagnostics> {
-    let mut diags = Diagnostics::default();
-    let format = source::detect(files);
-    let def = source::parse(files, &mut diags);
-    let ranges = match files
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case(RANGES_FILE))
-    {
-        Some(f) => NumberRanges::parse_csv(&f.name, &f.bytes, &mut diags),
-        None => NumberRanges::builtin_cn(),
-    };
-    match Tariff::compile(&def, Arc::new(ranges)) {
-        Ok((tariff, warnings)) => {
-            diags.extend(warnings);
-            if diags.has_errors() {
-                Err(diags)
-            } else {
-                Ok(Loaded {
-                    tariff: Arc::new(tariff),
-                    warnings: diags,
-                    format,
-                })
-            }
-        }
-        Err(errors) => {
-            diags.extend(errors);
-            Err(diags)
-        }
-    }
 }
 
 /// Reads, parses and compiles a tariff folder or file.

@@ -8,9 +8,11 @@ pub mod carriers;
 pub mod def;
 pub mod diag;
 pub mod engine;
+pub mod event_text;
 pub mod source;
 pub mod tariff;
 pub mod trie;
+pub mod view;
 
 pub use carriers::NumberRanges;
 pub use diag::{Diagnostic, Diagnostics, Pos, Severity};

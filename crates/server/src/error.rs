@@ -54,6 +54,26 @@ pub enum ApiError {
     /// Neither charged nor kept: the client must send it again.
     #[error("{0}; nothing of it was kept: send it again")]
     NotStored(String),
+    /// No valid session or API key (the REST API; ingestion has its own token).
+    #[error("sign in, or send a valid `Authorization: Bearer toll_…` API key")]
+    Unauthenticated,
+    #[error("your role or key scopes do not allow {0:?}")]
+    Forbidden(crate::access::Perm),
+    #[error("wrong login or password")]
+    BadCredentials,
+    #[error("too many attempts; retry in {0} s")]
+    TooManyAttempts(u64),
+    #[error("Idempotency-Key {0:?} was used with a different request")]
+    IdempotencyMismatch(String),
+    /// A tariff that does not compile: every problem with its file, line and column.
+    #[error("the tariff has {} error(s)", .0.len())]
+    InvalidTariff(Vec<toll_rating::Diagnostic>),
+    /// The tenant has no active tariff to rate with.
+    #[error("no tariff is active: upload one and activate it")]
+    NoActiveTariff,
+    /// The event cannot be rated (no matching destination, no rate at that time …).
+    #[error("cannot rate: {0}")]
+    Unratable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -291,6 +311,82 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_stored",
                 "Not stored",
+                detail,
+            ),
+            ApiError::Unauthenticated => {
+                let mut res = Problem::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Unauthenticated",
+                    detail,
+                )
+                .into_response();
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return res;
+            }
+            ApiError::Forbidden(perm) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+                    .with("permission", json!(perm))
+            }
+            ApiError::BadCredentials => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "Wrong login or password",
+                detail,
+            ),
+            ApiError::TooManyAttempts(secs) => {
+                let mut res = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    "Too many attempts",
+                    detail,
+                )
+                .with("retry_after_seconds", json!(secs))
+                .into_response();
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return res;
+            }
+            ApiError::IdempotencyMismatch(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                detail,
+            ),
+            ApiError::InvalidTariff(diags) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_tariff",
+                "Invalid tariff",
+                detail,
+            )
+            .with(
+                "errors",
+                Value::Array(
+                    diags
+                        .iter()
+                        .map(|d| {
+                            json!({
+                                "file": &*d.pos.file,
+                                "line": d.pos.line,
+                                "column": d.pos.column,
+                                "reason": d.message,
+                            })
+                        })
+                        .collect(),
+                ),
+            ),
+            ApiError::NoActiveTariff => Problem::new(
+                StatusCode::CONFLICT,
+                "no_active_tariff",
+                "No active tariff",
+                detail,
+            ),
+            ApiError::Unratable(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unratable",
+                "Cannot rate",
                 detail,
             ),
             ApiError::Store(e) => store_problem(&e),

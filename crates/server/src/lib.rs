@@ -15,14 +15,20 @@
 //! | `POST /api/v1/ingest/{tenant}/calls/end` | a call ends: charged at once ([`calls`], [`batcher`]) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`metrics`] |
 
+pub mod access;
+pub mod api;
 pub mod auth;
 pub mod batcher;
 pub mod calls;
 pub mod error;
 pub mod ingest;
+pub mod login_limit;
 pub mod metrics;
+pub mod principal;
+pub mod secrets;
 pub mod state;
 pub mod sweeper;
+pub mod tariff_cache;
 
 use std::future::Future;
 
@@ -49,7 +55,17 @@ pub fn router(state: AppState) -> Router {
         // One limit, tower-http's, whatever the extractor: bodies past it are 413.
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes));
+    let (api, doc) = api::api(&state);
+    let doc = std::sync::Arc::new(doc);
     Router::new()
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = std::sync::Arc::clone(&doc);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(api)
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
@@ -58,6 +74,9 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
+        // Browsers' cross-site POSTs (a form on another site aimed at a signed-in admin) are
+        // refused by their Sec-Fetch-Site / Origin; API clients send neither and pass.
+        .layer(tower_http::csrf::CsrfLayer::new())
         .layer(axum::middleware::from_fn(error::problem_for_bare_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -74,6 +93,7 @@ pub async fn serve(
     let sweeper = sweeper::spawn(state.clone(), state.config().sweep_interval);
     state.keep_task(sweeper);
     let app = router(state.clone());
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

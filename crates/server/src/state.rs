@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use toll_ingest::pipeline::Pipeline;
 use toll_ingest::pipeline::feed::PipelineSettings;
-use toll_store::{Store, StoreError, Tenant};
+use toll_store::{Store, StoreError, Tenant, TenantId};
 
 use crate::auth::IngestToken;
 use crate::batcher::{self, EndJob};
@@ -47,6 +47,10 @@ pub struct ServerConfig {
     pub call_queue: usize,
     /// Longest time a request may take (408 beyond).
     pub request_timeout: Duration,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Session cookies carry `Secure` (set when serving TLS).
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +67,8 @@ impl Default for ServerConfig {
             call_flush: Duration::from_millis(2),
             call_queue: 20_000,
             request_timeout: Duration::from_secs(300),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
         }
     }
 }
@@ -89,6 +95,10 @@ struct Inner {
     tenants: Mutex<HashMap<String, Arc<TenantIngest>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     call_end_latency: Arc<Histogram>,
+    /// Tenants of principals, by id (a tenant's slug, currency and zone never change).
+    tenants_by_id: Mutex<HashMap<TenantId, Tenant>>,
+    tariffs: crate::tariff_cache::TariffCache,
+    logins: crate::login_limit::LoginLimiter,
     /// Turns true when the server stops: background loops (the sweeper) end.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -106,6 +116,9 @@ impl AppState {
             tenants: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             call_end_latency: Arc::new(Histogram::default()),
+            tenants_by_id: Mutex::new(HashMap::new()),
+            tariffs: crate::tariff_cache::TariffCache::default(),
+            logins: crate::login_limit::LoginLimiter::default(),
             stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
@@ -116,6 +129,37 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    pub fn tariffs(&self) -> &crate::tariff_cache::TariffCache {
+        &self.0.tariffs
+    }
+
+    pub fn logins(&self) -> &crate::login_limit::LoginLimiter {
+        &self.0.logins
+    }
+
+    /// A principal's tenant, cached after the first look-up.
+    pub async fn tenant_by_id(&self, id: TenantId, slug: &str) -> Result<Tenant, ApiError> {
+        if let Some(t) = self
+            .0
+            .tenants_by_id
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+        {
+            return Ok(t);
+        }
+        let t = self.0.store.tenant(slug).await?;
+        if t.id != id {
+            return Err(ApiError::Store(StoreError::Corrupt(format!(
+                "tenant {slug:?} changed its id"
+            ))));
+        }
+        if let Ok(mut m) = self.0.tenants_by_id.lock() {
+            m.insert(id, t.clone());
+        }
+        Ok(t)
     }
 
     pub fn settings(&self) -> &PipelineSettings {

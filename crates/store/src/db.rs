@@ -155,6 +155,10 @@ impl Q {
         self.args.push(Arg::I64(Some(v)));
         self
     }
+    pub fn opt_i64(mut self, v: Option<i64>) -> Self {
+        self.args.push(Arg::I64(v));
+        self
+    }
     pub fn text(mut self, v: impl Into<String>) -> Self {
         self.args.push(Arg::Text(Some(v.into())));
         self

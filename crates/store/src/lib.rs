@@ -11,6 +11,7 @@
 //! one, which is what keeps tenants apart.
 
 pub mod accounts;
+pub mod audit;
 mod books;
 pub mod catalog;
 pub mod cdrs;
@@ -19,6 +20,7 @@ mod db;
 mod engine;
 mod error;
 pub mod file_imports;
+pub mod idempotency;
 pub mod import;
 pub mod keys;
 pub mod ledger;
@@ -28,7 +30,9 @@ pub mod renewals;
 pub mod rerate;
 pub mod subscriptions;
 pub mod suspense;
+pub mod tariffs;
 pub mod tenants;
+pub mod users;
 
 pub use engine::{Engine, Store};
 pub use error::StoreError;

@@ -7,6 +7,7 @@
 //! Both produce a [`TariffDef`]; problems go into [`Diagnostics`] with file, line and column.
 
 pub mod cgrates;
+pub mod compile;
 pub mod fields;
 pub mod toll;
 

@@ -1,10 +1,10 @@
 //! A rated event explained: the JSON `toll cost --json` prints and the API will return.
 
+use crate::{CarrierOutcome, Event, MaxUsage, Rated, Tariff};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use toll_core::usage::{GoDuration, NANOS_PER_SECOND, Tor};
-use toll_rating::{CarrierOutcome, Event, MaxUsage, Rated, Tariff};
 
 /// A usage in the form its type of record is written in: `1m30s` for voice, a count otherwise.
 pub fn usage_text(usage: i64, tor: Tor) -> String {
@@ -39,6 +39,7 @@ fn money(d: Decimal) -> String {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PieceView {
     pub start: String,
     pub real_usage: String,
@@ -53,12 +54,15 @@ pub struct PieceView {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RatedView {
     pub cost: String,
     pub currency: Option<String>,
     pub connect_fee: String,
     pub usage: String,
     pub rated_usage: String,
+    /// Voice only: the rated usage in seconds, an exact decimal number.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub rated_usage_seconds: Option<serde_json::Value>,
     pub rounding: String,
     pub capped_by_max_cost: bool,
@@ -127,8 +131,10 @@ pub fn rated_view(t: &Tariff, ev: &Event<'_>, r: &Rated) -> RatedView {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MaxUsageView {
     pub max_usage: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub max_usage_seconds: Option<serde_json::Value>,
     pub max_usage_units: Option<i64>,
     pub cost: String,
@@ -147,9 +153,9 @@ pub fn max_usage_view(ev: &Event<'_>, m: &MaxUsage) -> MaxUsageView {
         max_usage_units: (!ev.tor.is_time()).then_some(m.usage),
         cost: money(m.cost),
         limited_by: match m.limited_by {
-            toll_rating::Limit::Requested => "requested",
-            toll_rating::Limit::Balance => "balance",
-            toll_rating::Limit::MaxCost => "max_cost",
+            crate::Limit::Requested => "requested",
+            crate::Limit::Balance => "balance",
+            crate::Limit::MaxCost => "max_cost",
         },
     }
 }

@@ -1,10 +1,10 @@
 //! Building a rating event from text fields (CLI flags or CSV columns), with clear errors.
 
+use crate::Event;
 use jiff::Timestamp;
 use jiff::tz::Offset;
 use toll_core::civil::parse_rfc3339;
 use toll_core::usage::{Tor, parse_duration, parse_voice_usage};
-use toll_rating::Event;
 
 /// Why a text field could not become part of an event; names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
