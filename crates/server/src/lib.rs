@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod state;
 pub mod sweeper;
+pub mod ui;
 
 use std::future::Future;
 
