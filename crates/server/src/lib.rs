@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod state;
 pub mod sweeper;
 pub mod tariff_cache;
+pub mod ui;
 
 use std::future::Future;
 
