@@ -82,6 +82,10 @@ enum Command {
     Stream(toll_cli::stream_cmd::StreamCmd),
     /// The HTTP server: CDR ingestion (batches, real-time call events), health and metrics.
     Serve(toll_cli::serve::ServeArgs),
+    /// Seed an empty database with the demo operator (plans, lines, a month of CDRs): the
+    /// data `toll demo` serves, to try by hand. Hidden until `toll demo` is released.
+    #[command(hide = true)]
+    DemoSeed(toll_cli::demo_data::DemoSeedArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -247,6 +251,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })
             })
         }
+        Command::DemoSeed(args) => admin::runtime()?
+            .block_on(toll_cli::demo_data::demo_seed(&cli.db, &args))
+            .map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => admin::runtime()?
             .block_on(toll_cli::serve::run(&cli.db, &args))
             .map(|()| ExitCode::SUCCESS),
