@@ -16,12 +16,15 @@ pins=(
   "bootstrap 5.3.9 sha512-20cU0rcfw8WdxtVbmfU+xT2EjvVTw9Ror/h1Qvd7DXCujRg8OO9mdBCsmTHdJFf3BuadmBNJtgIuUXsBqSkk/w=="
   "htmx.org 4.0.1 sha512-oF7JgXhDW9UXCy/k1ZYFUQgzu/rm19ORWPSPNL91vPluB2PB9+MV55tyQdH/w7o2EAbTYUG5SDW1R60mdkdqGg=="
   "echarts 6.1.0 sha512-q0yaFPggC9FUdsWH4blavRWFmxdrIodbkoKNAjJudAI6CA9gNPxHtV2RcZNEepZVlk4yvBYkOkbk6HIVpIyHZA=="
+  "swagger-ui-dist 5.35.0 sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ=="
 )
 # package: tarball path -> vendored name (the tarballs unpack under package/)
 files_bootstrap=("dist/css/bootstrap.min.css bootstrap.min.css" "dist/js/bootstrap.bundle.min.js bootstrap.bundle.min.js" "LICENSE LICENSE-bootstrap")
 files_htmx_org=("dist/htmx.min.js htmx.min.js" "LICENSE LICENSE-htmx")
 # echarts.min.js already registers the ZH and EN locales: no separate i18n file is needed.
 files_echarts=("dist/echarts.min.js echarts.min.js" "LICENSE LICENSE-echarts" "NOTICE NOTICE-echarts")
+# The API reference page (/api/docs) renders /api/openapi.json with Swagger UI.
+files_swagger_ui_dist=("swagger-ui-bundle.js swagger-ui-bundle.js" "swagger-ui.css swagger-ui.css" "LICENSE LICENSE-swagger-ui" "NOTICE NOTICE-swagger-ui")
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -30,7 +30,8 @@ use toll_ingest::pipeline::formats::{Format, ReaderSpec};
 use toll_ingest::pipeline::rating::{DefaultRate, Payer};
 use toll_ingest::pipeline::record::CdrJson;
 use toll_ingest::pipeline::{BatchReport, DEFAULT_BATCH, Item, Origin, RetryPolicy};
-use toll_rating::{Diagnostics, NumberRanges, Tariff};
+use toll_rating::source::SourceFile;
+use toll_rating::{Diagnostics, Tariff};
 use toll_store::accounts::AccountMode;
 use toll_store::import::{ImportLine, MAX_IMPORT};
 use toll_store::{Store, StoreError, Tenant};
@@ -165,37 +166,32 @@ pub enum DemoError {
     Store(#[from] StoreError),
 }
 
-/// The demo tariff: the bundled `examples/cn-demo` call tariff with messaging and data rows
-/// added, its profiles moved to the demo tenant (so the pipeline's default — the tenant's own
-/// slug — finds them).
+/// The demo tariff's source files: the bundled `examples/cn-demo` call tariff with its profiles
+/// moved to the demo tenant (so the pipeline's default — the tenant's own slug — finds them),
+/// and the messaging and data rows in a file of their own beside it. `toll demo` stores these
+/// files as the tenant's active tariff, so the API rates with exactly what the demo charged.
+pub fn tariff_files() -> Vec<SourceFile> {
+    let calls = CN_DEMO_TARIFF.replace(
+        &format!("tenant = \"{CN_DEMO_TENANT}\""),
+        &format!("tenant = \"{TENANT}\""),
+    );
+    vec![
+        SourceFile {
+            name: "tariff.toml".into(),
+            bytes: calls.into_bytes(),
+        },
+        SourceFile {
+            name: "messaging.toml".into(),
+            bytes: MESSAGING_TARIFF.as_bytes().to_vec(),
+        },
+    ]
+}
+
+/// The demo tariff, compiled from [`tariff_files`].
 pub fn tariff() -> Result<Arc<Tariff>, DemoError> {
-    let mut diags = Diagnostics::default();
-    let mut def = toll_rating::source::toll::parse(
-        "examples/cn-demo/tariff.toml",
-        CN_DEMO_TARIFF.as_bytes(),
-        &mut diags,
-    );
-    let extra = toll_rating::source::toll::parse(
-        "demo-messaging.toml",
-        MESSAGING_TARIFF.as_bytes(),
-        &mut diags,
-    );
-    for p in &mut def.profiles {
-        if p.tenant.value == CN_DEMO_TENANT {
-            p.tenant.value = TENANT.to_string();
-        }
-    }
-    def.destinations.extend(extra.destinations);
-    def.rates.extend(extra.rates);
-    def.destination_rates.extend(extra.destination_rates);
-    def.plans.extend(extra.plans);
-    def.profiles.extend(extra.profiles);
-    if diags.has_errors() {
-        return Err(DemoError::Tariff(diags));
-    }
-    let (tariff, _warnings) =
-        Tariff::compile(&def, Arc::new(NumberRanges::builtin_cn())).map_err(DemoError::Tariff)?;
-    Ok(Arc::new(tariff))
+    toll_rating::source::compile::compile_files(&tariff_files())
+        .map(|l| l.tariff)
+        .map_err(DemoError::Tariff)
 }
 
 /// The pipeline rules the demo charges with (and `toll demo` serves with): the demo tariff,

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod chargefile;
+pub mod demo_cmd;
 pub mod demo_data;
 pub mod generate;
 pub mod importfile;

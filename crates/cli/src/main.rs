@@ -80,8 +80,12 @@ enum Command {
     /// CDR streams: `toll stream publish FILE` sends a file's records to NATS.
     #[command(subcommand)]
     Stream(toll_cli::stream_cmd::StreamCmd),
-    /// The HTTP server: CDR ingestion (batches, real-time call events), health and metrics.
+    /// The HTTP server: REST API, web UI, CDR ingestion (batches, real-time call events),
+    /// health and metrics.
     Serve(toll_cli::serve::ServeArgs),
+    /// Toll with a demo operator in one command: seeds a SQLite file (once) and serves the web
+    /// UI and API with demo logins.
+    Demo(toll_cli::demo_cmd::DemoArgs),
     /// Seed an empty database with the demo operator (plans, lines, a month of CDRs): the
     /// data `toll demo` serves, to try by hand. Hidden until `toll demo` is released.
     #[command(hide = true)]
@@ -253,6 +257,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::DemoSeed(args) => admin::runtime()?
             .block_on(toll_cli::demo_data::demo_seed(&cli.db, &args))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => admin::runtime()?
+            .block_on(toll_cli::demo_cmd::run(&args))
             .map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => admin::runtime()?
             .block_on(toll_cli::serve::run(&cli.db, &args))

@@ -52,7 +52,7 @@ fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

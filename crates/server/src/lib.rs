@@ -17,7 +17,9 @@
 
 pub mod access;
 pub mod api;
+pub mod api_docs;
 pub mod auth;
+pub mod auth_cache;
 pub mod batcher;
 pub mod calls;
 pub mod error;
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/api/docs", get(api_docs::page))
         .merge(api)
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))

@@ -106,12 +106,16 @@ pub async fn authenticate(
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
-    let user = state.store().session_user(&sha256(token)).await?;
+    let digest = sha256(token);
+    if let Some(p) = state.auth_cache().session(&digest, toll_store::now_ms()) {
+        return Ok(Some(p));
+    }
+    let user = state.store().session_user(&digest).await?;
     let Some(user) = user else {
         return Ok(None);
     };
     let tenant = state.tenant_by_id(user.tenant, &user.tenant_slug).await?;
-    Ok(Some(Principal {
+    let p = Principal {
         tenant,
         actor: format!("user:{}", user.login),
         login: Some(user.login),
@@ -119,25 +123,31 @@ pub async fn authenticate(
         role: user.role,
         account_code: user.account_code,
         via: Via::Session,
-    }))
+    };
+    state.auth_cache().put_session(digest, &p);
+    Ok(Some(p))
 }
 
 async fn key_principal(state: &AppState, key: &str) -> Result<Principal, ApiError> {
     let (prefix, secret) = split_key(key).ok_or(ApiError::Unauthenticated)?;
+    let digest = sha256(secret);
+    let now = toll_store::now_ms();
+    if let Some(p) = state.auth_cache().key(prefix, &digest, now) {
+        return Ok(p);
+    }
     let rec = state
         .store()
         .api_key_by_prefix(prefix)
         .await?
         .ok_or(ApiError::Unauthenticated)?;
-    let now = toll_store::now_ms();
-    let valid = same(&rec.secret_hash, &sha256(secret))
+    let valid = same(&rec.secret_hash, &digest)
         && rec.revoked_ms.is_none()
         && rec.expires_ms.is_none_or(|t| t > now);
     if !valid {
         return Err(ApiError::Unauthenticated);
     }
     let tenant = state.tenant_by_id(rec.tenant, &rec.tenant_slug).await?;
-    Ok(Principal {
+    let p = Principal {
         tenant,
         actor: format!("key:{}", rec.prefix),
         login: None,
@@ -145,10 +155,14 @@ async fn key_principal(state: &AppState, key: &str) -> Result<Principal, ApiErro
         role: rec.role,
         account_code: None,
         via: Via::ApiKey {
-            prefix: rec.prefix,
+            prefix: rec.prefix.clone(),
             scopes: rec.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
         },
-    })
+    };
+    state
+        .auth_cache()
+        .put_key(&rec.prefix, digest, rec.expires_ms, &p);
+    Ok(p)
 }
 
 /// A route's guard: its permission.

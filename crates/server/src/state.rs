@@ -99,6 +99,7 @@ struct Inner {
     tenants_by_id: Mutex<HashMap<TenantId, Tenant>>,
     tariffs: crate::tariff_cache::TariffCache,
     logins: crate::login_limit::LoginLimiter,
+    auth_cache: crate::auth_cache::AuthCache,
     /// Turns true when the server stops: background loops (the sweeper) end.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -119,6 +120,7 @@ impl AppState {
             tenants_by_id: Mutex::new(HashMap::new()),
             tariffs: crate::tariff_cache::TariffCache::default(),
             logins: crate::login_limit::LoginLimiter::default(),
+            auth_cache: crate::auth_cache::AuthCache::default(),
             stopping: tokio::sync::watch::Sender::new(false),
         }))
     }
@@ -133,6 +135,10 @@ impl AppState {
 
     pub fn tariffs(&self) -> &crate::tariff_cache::TariffCache {
         &self.0.tariffs
+    }
+
+    pub fn auth_cache(&self) -> &crate::auth_cache::AuthCache {
+        &self.0.auth_cache
     }
 
     pub fn logins(&self) -> &crate::login_limit::LoginLimiter {

@@ -64,14 +64,34 @@ pub fn parse(files: &[SourceFile], diags: &mut Diagnostics) -> TariffDef {
     match detect(files) {
         Format::Cgrates => cgrates::parse(files, diags),
         Format::Toll => {
-            let file = files
+            let main = files
                 .iter()
-                .find(|f| f.name == TOLL_FILE)
-                .or_else(|| files.iter().find(|f| f.name.ends_with(".toml")));
-            match file {
-                Some(f) => toll::parse(&f.name, &f.bytes, diags),
-                None => TariffDef::empty("tariff"),
+                .position(|f| f.name == TOLL_FILE)
+                .or_else(|| files.iter().position(|f| f.name.ends_with(".toml")));
+            let Some(main) = main else {
+                return TariffDef::empty("tariff");
+            };
+            let mut def = toll::parse(&files[main].name, &files[main].bytes, diags);
+            // Further `.toml` files add rows (e.g. messaging and data rates kept apart from
+            // the call tariff); the main file's name, currency, zone and numbering rule.
+            let mut extra: Vec<&SourceFile> = files
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| *i != main && f.name.ends_with(".toml"))
+                .map(|(_, f)| f)
+                .collect();
+            extra.sort_by(|a, b| a.name.cmp(&b.name));
+            for f in extra {
+                let more = toll::parse(&f.name, &f.bytes, diags);
+                def.destinations.extend(more.destinations);
+                def.rates.extend(more.rates);
+                def.destination_rates.extend(more.destination_rates);
+                def.timings.extend(more.timings);
+                def.calendars.extend(more.calendars);
+                def.plans.extend(more.plans);
+                def.profiles.extend(more.profiles);
             }
+            def
         }
     }
 }

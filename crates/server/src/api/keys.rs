@@ -175,6 +175,7 @@ pub async fn revoke(
     Path(id): Path<i64>,
 ) -> Result<Json<ApiKeyInfo>, ApiError> {
     let rec = state.store().revoke_api_key(p.tenant_id(), id).await?;
+    state.auth_cache().forget_key(&rec.prefix);
     let info = ApiKeyInfo::from(rec);
     let after = serde_json::json!({"prefix": info.prefix, "revoked_at": info.revoked_at});
     state

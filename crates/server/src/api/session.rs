@@ -168,7 +168,9 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        state.store().delete_session(&sha256(token)).await?;
+        let digest = sha256(token);
+        state.auth_cache().forget_session(&digest);
+        state.store().delete_session(&digest).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(
