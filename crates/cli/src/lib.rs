@@ -12,6 +12,7 @@ pub mod rerate_cmd;
 pub mod serve;
 pub mod stream_cmd;
 pub mod suspense_cmd;
+pub mod user_cmd;
 
 /// Rating's text-to-event and explanation views, kept under their old paths for the CLI's modules.
 pub use toll_rating::{event_text as event_args, view};

@@ -83,6 +83,9 @@ enum Command {
     /// The HTTP server: REST API, web UI, CDR ingestion (batches, real-time call events),
     /// health and metrics.
     Serve(toll_cli::serve::ServeArgs),
+    /// Users who sign in to `toll serve`: `toll user add --tenant T LOGIN --role R --name N`.
+    #[command(subcommand)]
+    User(toll_cli::user_cmd::UserCmd),
     /// Toll with a demo operator in one command: seeds a SQLite file (once) and serves the web
     /// UI and API with demo logins.
     Demo(toll_cli::demo_cmd::DemoArgs),
@@ -258,6 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DemoSeed(args) => admin::runtime()?
             .block_on(toll_cli::demo_data::demo_seed(&cli.db, &args))
             .map(|()| ExitCode::SUCCESS),
+        Command::User(cmd) => admin::runtime()?.block_on(toll_cli::user_cmd::run(&cli.db, &cmd)),
         Command::Demo(args) => admin::runtime()?
             .block_on(toll_cli::demo_cmd::run(&args))
             .map(|()| ExitCode::SUCCESS),

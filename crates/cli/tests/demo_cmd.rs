@@ -121,3 +121,45 @@ async fn demo_seeds_serves_and_signs_in_with_the_printed_logins() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(text.contains("Reusing the demo"), "{text}");
 }
+
+#[tokio::test]
+async fn user_add_hashes_the_password_from_the_environment_and_lists_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let toll = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_toll"))
+            .arg("--database")
+            .arg(&db)
+            .args(args)
+            .env("TOLL_PASSWORD", "s3cret-passphrase")
+            .output()
+            .unwrap()
+    };
+    assert!(toll(&["db", "migrate"]).status.success());
+    assert!(toll(&["tenant", "create", "acme"]).status.success());
+    let out = toll(&[
+        "user", "add", "--tenant", "acme", "alice", "--role", "approver", "--name", "Alice",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = toll(&[
+        "user", "add", "--tenant", "acme", "bob", "--role", "boss", "--name", "Bob",
+    ]);
+    assert!(!bad.status.success());
+    let out = toll(&["user", "list", "--tenant", "acme"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("alice") && text.contains("approver"),
+        "{text}"
+    );
+    let store = toll_store::Store::connect(db.to_str().unwrap())
+        .await
+        .unwrap();
+    let u = store.user_by_login("alice").await.unwrap().unwrap();
+    assert!(u.password_hash.starts_with("$argon2id$"));
+    assert!(!u.password_hash.contains("s3cret"));
+    store.close().await;
+}
