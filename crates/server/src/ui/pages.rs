@@ -137,7 +137,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    fn new(
+    pub(crate) fn new(
         ctx: PageContext,
         active: Nav,
         title: impl Fn(&'static Messages) -> &'static str,
@@ -395,7 +395,7 @@ pub fn group_thousands(n: u64) -> String {
 /// Renders a page with the headers every page has: HTML, the [`CONTENT_SECURITY_POLICY`], and
 /// `no-store`, since pages show an operator's figures and customers' data that must not stay
 /// in shared caches or on a shared computer's disk.
-fn render(page: &impl Template, template: &'static str) -> Response {
+pub(crate) fn render(page: &impl Template, template: &'static str) -> Response {
     let html = match page.render() {
         Ok(html) => html,
         Err(source) => return UiError::Render { template, source }.into_response(),
