@@ -591,3 +591,116 @@ async fn a_tariff_uploaded_by_form_is_activated_and_rates_in_the_tester() {
         .collect();
     assert_eq!(actions, ["tariff.activate", "tariff.upload"]);
 }
+
+#[tokio::test]
+async fn an_author_cannot_approve_their_own_plan_and_is_told_why() {
+    let ui = Ui::start().await;
+    let admin = ui.sign_in("admin").await;
+    let def = "code = \"solo\"\nname = \"Solo\"\nclass = \"base\"\nkind = \"voice\"\n\
+               currency = \"CNY\"\nbase_fee = \"0\"\nvalidity = \"calendar_month\"\n";
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        ui.client
+            .post(format!("{}{path}", ui.url))
+            .header(COOKIE, format!("{admin}; toll_lang=en"))
+            .form(&form)
+    };
+    let r = post("/ui/plans", vec![("definition", def.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let submit = vec![("action", "submit".into()), ("version", "1".into())];
+    let r = post("/ui/plans/solo/action", submit).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let approve = vec![("action", "approve".into()), ("version", "1".into())];
+    let (st, html) = ui.text(post("/ui/plans/solo/action", approve)).await;
+    assert_eq!(st, 409);
+    assert!(html.contains(i18n::EN.plan_four_eyes), "{html}");
+    assert!(html.contains(r#"data-status="pending_approval""#));
+    // An operator may not approve at all: the button's permission is checked on the POST.
+    let op = ui.sign_in("operator").await;
+    let r = ui
+        .client
+        .post(format!("{}/ui/plans/solo/action", ui.url))
+        .header(COOKIE, &op)
+        .form(&[("action", "approve"), ("version", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (_, html) = ui.text(ui.get("/ui/plans/solo").header(COOKIE, &op)).await;
+    assert!(
+        !html.contains(r#"data-action="approve""#),
+        "no approve button"
+    );
+}
+
+#[tokio::test]
+async fn staff_pages_render_from_the_store() {
+    let ui = Ui::start().await;
+    let admin = ui.sign_in("admin").await;
+    let get = |path: &str| {
+        ui.get(path)
+            .header(COOKIE, format!("{admin}; toll_lang=en"))
+    };
+    // Account search: by code, and by a line's digits.
+    let (st, html) = ui.text(get("/ui/accounts?q=a1")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains(r#"href="/ui/accounts/a1""#) && !html.contains("/ui/accounts/a2"));
+    let (_, html) = ui
+        .text(get(&format!(
+            "/ui/accounts?q={}",
+            &common_server::POOR[..7]
+        )))
+        .await;
+    assert!(html.contains("/ui/accounts/a2") && !html.contains(r#"href="/ui/accounts/a1""#));
+    let (_, html) = ui.text(get("/ui/accounts?q=%25")).await;
+    assert!(
+        html.contains(i18n::EN.none_yet),
+        "% is literal, not a wildcard"
+    );
+
+    // The account page, with the top-up form; a top-up credits the wallet once per form.
+    let (st, html) = ui.text(get("/ui/accounts/a1")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains(r#"id="account-balance">CNY 100.00<"#));
+    for _ in 0..2 {
+        let r = ui
+            .client
+            .post(format!("{}/ui/accounts/a1/topup", ui.url))
+            .header(COOKIE, &admin)
+            .form(&[("amount", "20.50"), ("key", "form-1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+    }
+    let (_, html) = ui.text(get("/ui/accounts/a1")).await;
+    assert!(
+        html.contains(r#"id="account-balance">CNY 120.50<"#),
+        "{html}"
+    );
+
+    for (page, text) in [
+        (
+            "/ui/cdrs?number=13800138000&from=2026-01-01&to=2026-12-31",
+            i18n::EN.cdr_export,
+        ),
+        ("/ui/suspense", i18n::EN.suspense_status_open),
+        ("/ui/audit", "account.top_up"),
+        ("/ui/plans", i18n::EN.plan_new),
+        ("/ui/accounts/nope", i18n::EN.not_found_text),
+    ] {
+        let (st, html) = ui.text(get(page)).await;
+        let want = if page.ends_with("nope") { 404 } else { 200 };
+        assert_eq!(st, want, "{page}");
+        assert!(html.contains(text), "{page}: {text}");
+    }
+    let r = get("/ui/cdrs.csv?account=a1").send().await.unwrap();
+    assert_eq!(header(&r, CONTENT_TYPE), "text/csv; charset=utf-8");
+    assert!(r.text().await.unwrap().starts_with("event_key,account,"));
+    // A bad date is said on the page, not a 500.
+    let (st, html) = ui.text(get("/ui/cdrs?from=yesterday")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("a date, YYYY-MM-DD"));
+}

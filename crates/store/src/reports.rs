@@ -97,9 +97,11 @@ impl Store {
             .await?;
         let rows = tx
             .all(
-                q("SELECT (start_ms - $2) / 3600000 AS h, COUNT(*) FROM cdrs \
+                // By position: PostgreSQL would not match a parameter inside GROUP BY with
+                // the same expression in the select list.
+                q("SELECT (start_ms - $2) / 3600000, COUNT(*) FROM cdrs \
                    WHERE tenant_id = $1 AND start_ms >= $2 AND start_ms < $3 \
-                   GROUP BY (start_ms - $2) / 3600000 ORDER BY h")
+                   GROUP BY 1 ORDER BY 1")
                 .i64(tenant.0)
                 .i64(from_ms)
                 .i64(to_ms),
