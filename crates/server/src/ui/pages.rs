@@ -270,12 +270,13 @@ pub struct DashboardData {
     /// When the figures were taken, formatted by the caller with the time zone
     /// (`2026-11-23 14:05 Asia/Shanghai`).
     pub as_of: String,
-    /// Marks made-up figures with a banner (the temporary preview route).
+    /// Marks made-up figures with a banner ([`DashboardData::sample`]).
     pub sample: bool,
 }
 
 impl DashboardData {
-    /// Plausible figures of a small operator's day, for the preview and for tests.
+    /// Plausible figures of a small operator's day, for tests and design work on the page
+    /// (the live dashboard reads the store).
     pub fn sample() -> DashboardData {
         // A working day: quiet at night, a morning peak, a dip at lunch, an afternoon peak.
         const CALLS: [u64; 24] = [

@@ -79,19 +79,20 @@ pub fn frame(
         title,
     );
     layout.nav.retain(|l| {
-        let perm = match l.href {
-            paths::TARIFFS => Perm::TariffRead,
-            paths::PLANS => Perm::PlanRead,
-            paths::ACCOUNTS => Perm::AccountRead,
-            paths::CDRS => Perm::CdrRead,
-            paths::SUSPENSE => Perm::SuspenseRead,
-            paths::AUDIT => Perm::AuditRead,
-            _ => Perm::AccountRead,
-        };
-        p.is_some_and(|p| p.can(perm))
+        let Some(p) = p else { return false };
+        match l.href {
+            // Customers have the portal instead of the staff dashboard.
+            paths::DASHBOARD => !p.can(Perm::SelfService),
+            paths::TARIFFS => p.can(Perm::TariffRead),
+            paths::PLANS => p.can(Perm::PlanRead),
+            paths::ACCOUNTS => p.can(Perm::AccountRead),
+            paths::CDRS => p.can(Perm::CdrRead),
+            paths::SUSPENSE => p.can(Perm::SuspenseRead),
+            paths::AUDIT => p.can(Perm::AuditRead),
+            _ => false,
+        }
     });
-    if let Some(p) = p.filter(|p| p.can(Perm::SelfService)) {
-        let _ = p;
+    if p.is_some_and(|p| p.can(Perm::SelfService)) {
         layout.home = paths::PORTAL;
     }
     layout
