@@ -405,15 +405,17 @@ impl IntoResponse for ApiError {
 }
 
 /// Rewrites the plain error responses of the layers under the handlers (body limit, timeout,
-/// method and route not found, extractor rejections) into problem documents.
+/// method and route not found, extractor rejections) into problem documents. The UI's HTML
+/// error pages (a 403 page, a form re-rendered with its errors) are left as they are: they
+/// are meant for people, and say the same in their language.
 pub async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error())
-        || res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+        || res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes().starts_with(PROBLEM_JSON.as_bytes())
+                || v.as_bytes().starts_with(b"text/html")
+        })
     {
         return res;
     }

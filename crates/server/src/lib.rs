@@ -14,6 +14,7 @@
 //! | `POST /api/v1/ingest/{tenant}/calls/start` | a call starts: recorded, authorised ([`calls`]) |
 //! | `POST /api/v1/ingest/{tenant}/calls/end` | a call ends: charged at once ([`calls`], [`batcher`]) |
 //! | `GET /healthz`, `GET /readyz`, `GET /metrics` | [`metrics`] |
+//! | `/ui/…`, `/portal`, `/assets/…` | the web UI and the customers' portal ([`ui`]) |
 
 pub mod access;
 pub mod api;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
         .merge(ingest)
+        .merge(ui::ui_router())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,

@@ -11,27 +11,60 @@ use reqwest::header::{
     ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, ETAG,
     IF_NONE_MATCH, LOCATION, SET_COOKIE,
 };
-use toll_server::ui::{self, assets, i18n};
+use toll_server::ui::{assets, i18n};
 use toll_server::{AppState, ServerConfig};
 use toll_store::Store;
+use toll_store::users::{NewUser, Role};
 
-/// The UI router alone, served on 127.0.0.1 port 0; the store is kept alive with it.
+/// The whole application (`toll_server::router`, CSRF layer included) on 127.0.0.1 port 0
+/// over a fresh SQLite store with tenant `acme` (accounts `a1` with 100.00, `a2`), one user per
+/// role (login = the role's name, display name "<role> 用户"; the customer is bound to `a1`).
 struct Ui {
     url: String,
     client: reqwest::Client,
+    state: AppState,
     _db: tempfile::TempDir,
 }
 
+const PASSWORD: &str = "correct horse battery staple";
+
 impl Ui {
     async fn start() -> Ui {
-        // SQLite only: the UI's routes so far read nothing from the store.
+        Ui::start_with_admin_name("admin 用户").await
+    }
+
+    async fn start_with_admin_name(admin_name: &str) -> Ui {
         let db = tempfile::tempdir().unwrap();
         let store = Store::connect(db.path().join("toll.db").to_str().unwrap())
             .await
             .unwrap();
         store.migrate().await.unwrap();
+        let t = common_server::acme(&store).await;
+        let hash = toll_server::secrets::hash_password(PASSWORD.into())
+            .await
+            .unwrap();
+        for role in Role::ALL {
+            let name = if role == Role::Admin {
+                admin_name.to_string()
+            } else {
+                format!("{role} 用户")
+            };
+            store
+                .create_user(
+                    t.id,
+                    &NewUser {
+                        login: role.as_str(),
+                        display_name: &name,
+                        password_hash: &hash,
+                        role,
+                        account_code: (role == Role::Customer).then_some("a1"),
+                    },
+                )
+                .await
+                .unwrap();
+        }
         let state = AppState::new(store, common_server::settings(), ServerConfig::default());
-        let app = ui::ui_router().with_state(state);
+        let app = toll_server::router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -43,6 +76,7 @@ impl Ui {
         Ui {
             url,
             client,
+            state,
             _db: db,
         }
     }
@@ -54,6 +88,20 @@ impl Ui {
     async fn text(&self, req: reqwest::RequestBuilder) -> (StatusCode, String) {
         let r = req.send().await.unwrap();
         (r.status(), r.text().await.unwrap())
+    }
+
+    /// Signs in with the form and returns the session's `Cookie` header value.
+    async fn sign_in(&self, login: &str) -> String {
+        let r = self
+            .client
+            .post(format!("{}/ui/login", self.url))
+            .form(&[("username", login), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{login} signs in");
+        let cookie = header(&r, SET_COOKIE);
+        cookie.split(';').next().unwrap().to_string()
     }
 }
 
@@ -215,8 +263,9 @@ async fn login_page_in_the_language_of_the_cookie_or_the_browser() {
 #[tokio::test]
 async fn every_asset_a_page_links_to_is_served() {
     let ui = Ui::start().await;
-    for page in ["/ui/login", "/ui/preview/dashboard"] {
-        let (_, html) = ui.text(ui.get(page)).await;
+    let admin = ui.sign_in("admin").await;
+    for page in ["/ui/login", "/ui/", "/ui/tariffs"] {
+        let (_, html) = ui.text(ui.get(page).header(COOKIE, &admin)).await;
         let links: Vec<&str> = html
             .split('"')
             .filter(|s| s.starts_with("/assets/"))
@@ -278,42 +327,39 @@ async fn the_switcher_sets_the_cookie_and_is_no_open_redirect() {
 }
 
 #[tokio::test]
-async fn dashboard_preview_has_the_chart_data_and_escapes_the_user() {
-    let ui = Ui::start().await;
+async fn dashboard_has_the_chart_data_and_escapes_the_user() {
     let hostile = "<script>alert('x')</script>&\"";
+    let ui = Ui::start_with_admin_name(hostile).await;
+    let admin = ui.sign_in("admin").await;
     let (st, html) = ui
         .text(
-            ui.get(&format!(
-                "/ui/preview/dashboard?user={}",
-                percent_encoding::utf8_percent_encode(hostile, percent_encoding::NON_ALPHANUMERIC)
-            ))
-            .header(COOKIE, "toll_lang=zh-CN"),
+            ui.get("/ui/")
+                .header(COOKIE, format!("{admin}; toll_lang=zh-CN")),
         )
         .await;
     assert_eq!(st, 200);
     assert!(!html.contains("<script>alert"), "user shown raw");
     assert!(html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;&#38;&#34;"));
 
-    // The chart's data, as JSON in a non-executed script tag.
+    // The chart's data, as JSON in a non-executed script tag: today's hours from the store
+    // (no CDRs yet, so all zero).
     let open = r#"<script type="application/json" id="traffic-data">"#;
     let start = html.find(open).unwrap() + open.len();
     let end = start + html[start..].find("</script>").unwrap();
     let chart: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
-    let sample = toll_server::ui::pages::DashboardData::sample();
-    let calls: Vec<u64> = sample.traffic_per_hour.iter().map(|(_, n)| *n).collect();
-    assert_eq!(chart["calls"], serde_json::json!(calls));
+    assert_eq!(chart["calls"], serde_json::json!(vec![0u64; 24]));
     assert_eq!(chart["hours"][0], "00");
     assert_eq!(chart["hours"][23], "23");
     assert_eq!(chart["locale"], "ZH");
     assert_eq!(chart["series"], i18n::ZH_CN.traffic_series);
 
-    // Cards and navigation, in Chinese.
+    // Cards and navigation, in Chinese; real figures, no preview banner.
     let t = &i18n::ZH_CN;
     for text in [
         t.calls_today,
         t.revenue_today,
         t.suspense_open,
-        t.traffic_title,
+        t.traffic_empty,
         t.nav_tariffs,
         t.nav_plans,
         t.nav_accounts,
@@ -321,22 +367,340 @@ async fn dashboard_preview_has_the_chart_data_and_escapes_the_user() {
         t.nav_suspense,
         t.nav_audit,
         t.logout,
-        t.preview_banner,
     ] {
         assert!(html.contains(text), "missing {text}");
     }
-    assert!(html.contains("¥18,426.30"));
+    assert!(!html.contains(t.preview_banner));
+    assert!(
+        html.contains(r#"id="kpi-revenue">CNY 0.00<"#),
+        "revenue from the store"
+    );
     assert!(html.contains(r#"<form method="post" action="/ui/logout""#));
-    // The switcher comes back here, the query encoded.
-    assert!(html.contains("/ui/lang/en?next=/ui/preview/dashboard%3Fuser%3D"));
+    assert!(html.contains("/ui/lang/en?next=/ui/"));
 
     // In English, ECharts' English locale.
     let (_, html) = ui
         .text(
-            ui.get("/ui/preview/dashboard")
+            ui.get("/ui/")
+                .header(COOKIE, &admin)
                 .header(ACCEPT_LANGUAGE, "en"),
         )
         .await;
     assert!(html.contains(r#""locale":"EN""#));
     assert!(html.contains(i18n::EN.calls_today));
+}
+
+#[tokio::test]
+async fn signed_out_pages_redirect_to_the_sign_in_form_and_back() {
+    let ui = Ui::start().await;
+    for (page, next) in [
+        ("/ui/", "%2Fui%2F"),
+        ("/ui/tariffs", "%2Fui%2Ftariffs"),
+        ("/ui/accounts?q=a", "%2Fui%2Faccounts%3Fq%3Da"),
+        ("/portal", "%2Fportal"),
+    ] {
+        let r = ui.get(page).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{page}");
+        assert_eq!(
+            header(&r, LOCATION),
+            format!("/ui/login?next={next}"),
+            "{page}"
+        );
+    }
+    // A signed-out POST changes nothing: it is sent to the form too.
+    let r = ui
+        .client
+        .post(format!("{}/ui/accounts/a1/topup", ui.url))
+        .form(&[("amount", "5"), ("key", "k1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let a1 = ui.state.store().tenant("acme").await.unwrap();
+    let bal = ui.state.store().account(a1.id, "a1").await.unwrap().balance;
+    assert_eq!(bal, common_server::m("100"));
+
+    // Signing in comes back to `next`; a bad password re-renders the form with the reason.
+    let r = ui
+        .client
+        .post(format!("{}/ui/login", ui.url))
+        .form(&[
+            ("username", "operator"),
+            ("password", PASSWORD),
+            ("next", "/ui/tariffs"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(header(&r, LOCATION), "/ui/tariffs");
+    assert!(header(&r, SET_COOKIE).contains("HttpOnly"));
+    let (st, html) = ui
+        .text(
+            ui.client
+                .post(format!("{}/ui/login", ui.url))
+                .header(COOKIE, "toll_lang=zh-CN")
+                .form(&[("username", "operator"), ("password", "wrong")]),
+        )
+        .await;
+    assert_eq!(st, 401);
+    assert!(html.contains(i18n::ZH_CN.login_error_invalid), "{html}");
+    assert!(html.contains(r#"value="operator""#));
+}
+
+#[tokio::test]
+async fn a_customer_gets_403_on_staff_pages_and_sees_the_portal() {
+    let ui = Ui::start().await;
+    // Signing in lands on the portal, whatever `next` says.
+    let r = ui
+        .client
+        .post(format!("{}/ui/login", ui.url))
+        .form(&[
+            ("username", "customer"),
+            ("password", PASSWORD),
+            ("next", "/ui/audit"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(header(&r, LOCATION), "/portal");
+    let customer = ui.sign_in("customer").await;
+    for page in [
+        "/ui/tariffs",
+        "/ui/accounts/a2",
+        "/ui/audit",
+        "/ui/suspense",
+    ] {
+        let (st, html) = ui
+            .text(
+                ui.get(page)
+                    .header(COOKIE, format!("{customer}; toll_lang=en")),
+            )
+            .await;
+        assert_eq!(st, 403, "{page}");
+        assert!(html.contains(i18n::EN.forbidden_text), "{page}");
+        assert!(
+            !html.contains(i18n::EN.nav_tariffs),
+            "{page}: no staff links"
+        );
+    }
+    let r = ui
+        .get("/ui/")
+        .header(COOKIE, &customer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&r, LOCATION), "/portal");
+    let (st, html) = ui
+        .text(
+            ui.get("/portal")
+                .header(COOKIE, format!("{customer}; toll_lang=zh-CN")),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains(r#"id="account-balance">CNY 100.00<"#),
+        "{html}"
+    );
+    assert!(html.contains(i18n::ZH_CN.portal_request_topup));
+
+    // A top-up request is recorded in the audit log, and credits nothing.
+    let r = ui
+        .client
+        .post(format!("{}/portal/topup-request", ui.url))
+        .header(COOKIE, &customer)
+        .form(&[("amount", "50"), ("comment", "please")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let t = ui.state.store().tenant("acme").await.unwrap();
+    let log = ui.state.store().audit_log(t.id, None, 10).await.unwrap();
+    assert_eq!(log[0].action, "account.top_up_request");
+    assert_eq!(log[0].actor, "user:customer");
+    assert_eq!(log[0].entity_key, "a1");
+    assert_eq!(
+        ui.state.store().account(t.id, "a1").await.unwrap().balance,
+        common_server::m("100")
+    );
+}
+
+#[tokio::test]
+async fn a_tariff_uploaded_by_form_is_activated_and_rates_in_the_tester() {
+    let ui = Ui::start().await;
+    let op = ui.sign_in("operator").await;
+    let form = reqwest::multipart::Form::new().text("code", "std").part(
+        "file",
+        reqwest::multipart::Part::bytes(common_server::TARIFF.as_bytes().to_vec())
+            .file_name("tariff.toml"),
+    );
+    let r = ui
+        .client
+        .post(format!("{}/ui/tariffs", ui.url))
+        .header(COOKIE, &op)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(header(&r, LOCATION), "/ui/tariffs?ok=uploaded");
+    let r = ui
+        .client
+        .post(format!("{}/ui/tariffs/std/1/activate", ui.url))
+        .header(COOKIE, &op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, html) = ui.text(ui.get("/ui/tariffs").header(COOKIE, &op)).await;
+    assert!(html.contains(r#"data-tariff="std-1""#));
+    assert!(html.contains("toll-active"));
+
+    // The tester, as htmx asks for it: the fragment with the cost. 150 s to a Beijing fixed
+    // line at 0.12 per started minute is 3 minutes: 0.36.
+    let (st, html) = ui
+        .text(
+            ui.client
+                .post(format!("{}/ui/tariffs/rate", ui.url))
+                .header(COOKIE, &op)
+                .header("HX-Request", "true")
+                .form(&[
+                    ("destination", "01088886666"),
+                    ("start", "2026-11-23T10:00:00+08:00"),
+                    ("usage", "150s"),
+                    ("category", "call"),
+                    ("subject", "alice"),
+                ]),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(!html.contains("<html"), "a fragment");
+    assert!(html.contains(r#"id="tester-cost">CNY 0.36<"#), "{html}");
+
+    // Both were audited.
+    let t = ui.state.store().tenant("acme").await.unwrap();
+    let actions: Vec<String> = ui
+        .state
+        .store()
+        .audit_log(t.id, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(actions, ["tariff.activate", "tariff.upload"]);
+}
+
+#[tokio::test]
+async fn an_author_cannot_approve_their_own_plan_and_is_told_why() {
+    let ui = Ui::start().await;
+    let admin = ui.sign_in("admin").await;
+    let def = "code = \"solo\"\nname = \"Solo\"\nclass = \"base\"\nkind = \"voice\"\n\
+               currency = \"CNY\"\nbase_fee = \"0\"\nvalidity = \"calendar_month\"\n";
+    let post = |path: &str, form: Vec<(&str, String)>| {
+        ui.client
+            .post(format!("{}{path}", ui.url))
+            .header(COOKIE, format!("{admin}; toll_lang=en"))
+            .form(&form)
+    };
+    let r = post("/ui/plans", vec![("definition", def.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let submit = vec![("action", "submit".into()), ("version", "1".into())];
+    let r = post("/ui/plans/solo/action", submit).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let approve = vec![("action", "approve".into()), ("version", "1".into())];
+    let (st, html) = ui.text(post("/ui/plans/solo/action", approve)).await;
+    assert_eq!(st, 409);
+    assert!(html.contains(i18n::EN.plan_four_eyes), "{html}");
+    assert!(html.contains(r#"data-status="pending_approval""#));
+    // An operator may not approve at all: the button's permission is checked on the POST.
+    let op = ui.sign_in("operator").await;
+    let r = ui
+        .client
+        .post(format!("{}/ui/plans/solo/action", ui.url))
+        .header(COOKIE, &op)
+        .form(&[("action", "approve"), ("version", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (_, html) = ui.text(ui.get("/ui/plans/solo").header(COOKIE, &op)).await;
+    assert!(
+        !html.contains(r#"data-action="approve""#),
+        "no approve button"
+    );
+}
+
+#[tokio::test]
+async fn staff_pages_render_from_the_store() {
+    let ui = Ui::start().await;
+    let admin = ui.sign_in("admin").await;
+    let get = |path: &str| {
+        ui.get(path)
+            .header(COOKIE, format!("{admin}; toll_lang=en"))
+    };
+    // Account search: by code, and by a line's digits.
+    let (st, html) = ui.text(get("/ui/accounts?q=a1")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains(r#"href="/ui/accounts/a1""#) && !html.contains("/ui/accounts/a2"));
+    let (_, html) = ui
+        .text(get(&format!(
+            "/ui/accounts?q={}",
+            &common_server::POOR[..7]
+        )))
+        .await;
+    assert!(html.contains("/ui/accounts/a2") && !html.contains(r#"href="/ui/accounts/a1""#));
+    let (_, html) = ui.text(get("/ui/accounts?q=%25")).await;
+    assert!(
+        html.contains(i18n::EN.none_yet),
+        "% is literal, not a wildcard"
+    );
+
+    // The account page, with the top-up form; a top-up credits the wallet once per form.
+    let (st, html) = ui.text(get("/ui/accounts/a1")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains(r#"id="account-balance">CNY 100.00<"#));
+    for _ in 0..2 {
+        let r = ui
+            .client
+            .post(format!("{}/ui/accounts/a1/topup", ui.url))
+            .header(COOKIE, &admin)
+            .form(&[("amount", "20.50"), ("key", "form-1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+    }
+    let (_, html) = ui.text(get("/ui/accounts/a1")).await;
+    assert!(
+        html.contains(r#"id="account-balance">CNY 120.50<"#),
+        "{html}"
+    );
+
+    for (page, text) in [
+        (
+            "/ui/cdrs?number=13800138000&from=2026-01-01&to=2026-12-31",
+            i18n::EN.cdr_export,
+        ),
+        ("/ui/suspense", i18n::EN.suspense_status_open),
+        ("/ui/audit", "account.top_up"),
+        ("/ui/plans", i18n::EN.plan_new),
+        ("/ui/accounts/nope", i18n::EN.not_found_text),
+    ] {
+        let (st, html) = ui.text(get(page)).await;
+        let want = if page.ends_with("nope") { 404 } else { 200 };
+        assert_eq!(st, want, "{page}");
+        assert!(html.contains(text), "{page}: {text}");
+    }
+    let r = get("/ui/cdrs.csv?account=a1").send().await.unwrap();
+    assert_eq!(header(&r, CONTENT_TYPE), "text/csv; charset=utf-8");
+    assert!(r.text().await.unwrap().starts_with("event_key,account,"));
+    // A bad date is said on the page, not a 500.
+    let (st, html) = ui.text(get("/ui/cdrs?from=yesterday")).await;
+    assert_eq!(st, 200);
+    assert!(html.contains("a date, YYYY-MM-DD"));
 }

@@ -27,6 +27,7 @@ pub mod ledger;
 pub mod open_calls;
 pub mod partition_locks;
 pub mod renewals;
+pub mod reports;
 pub mod rerate;
 pub mod subscriptions;
 pub mod suspense;

@@ -98,14 +98,37 @@ pub async fn login(
     body: Result<Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let signed = sign_in(&state, ip, &req.login, req.password).await?;
+    let mut res = Json(Me::of(&signed.principal)).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, signed.cookie);
+    Ok(res)
+}
+
+/// A successful sign-in: who it is and the `Set-Cookie` value of its new session.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub principal: Principal,
+    pub cookie: HeaderValue,
+}
+
+/// The checks of every sign-in, shared by the JSON API and the UI's form so that neither can
+/// drift: the per-address limit, the per-user lockout, a decoy hash for unknown logins (the
+/// answer's timing does not tell which logins exist), then a new session. Errors are
+/// [`ApiError::BadCredentials`] or [`ApiError::TooManyAttempts`] (or a store failure).
+pub async fn sign_in(
+    state: &AppState,
+    ip: IpAddr,
+    login: &str,
+    password: String,
+) -> Result<SignedIn, ApiError> {
     state
         .logins()
         .check(ip)
         .map_err(ApiError::TooManyAttempts)?;
-    let user = state.store().user_by_login(req.login.trim()).await?;
+    let user = state.store().user_by_login(login.trim()).await?;
     let Some(user) = user else {
         // As slow as a wrong password: the answer does not tell whether the login exists.
-        let _ = verify_password(req.password, decoy_hash().await).await;
+        let _ = verify_password(password, decoy_hash().await).await;
         state.logins().failed(ip);
         return Err(ApiError::BadCredentials);
     };
@@ -114,7 +137,7 @@ pub async fn login(
         let secs = u64::try_from((until - now) / 1000).unwrap_or(1).max(1);
         return Err(ApiError::TooManyAttempts(secs));
     }
-    if user.disabled || !verify_password(req.password, user.password_hash.clone()).await {
+    if user.disabled || !verify_password(password, user.password_hash.clone()).await {
         if !user.disabled {
             state
                 .store()
@@ -134,7 +157,7 @@ pub async fn login(
         .create_session(&sha256(&token), user.id, expires)
         .await?;
     let tenant = state.tenant_by_id(user.tenant, &user.tenant_slug).await?;
-    let p = Principal {
+    let principal = Principal {
         tenant,
         actor: format!("user:{}", user.login),
         login: Some(user.login.clone()),
@@ -145,9 +168,18 @@ pub async fn login(
     };
     tracing::info!(login = %user.login, role = %user.role, "signed in");
     let cookie = session_cookie(&token, ttl.as_secs(), state.config().secure_cookies);
-    let mut res = Json(Me::of(&p)).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(res)
+    Ok(SignedIn { principal, cookie })
+}
+
+/// Ends the session of the request's cookie, if any, and returns the `Set-Cookie` value that
+/// clears it: shared by the API's and the UI's sign-out.
+pub async fn sign_out(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, ApiError> {
+    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+        let digest = sha256(token);
+        state.auth_cache().forget_session(&digest);
+        state.store().delete_session(&digest).await?;
+    }
+    Ok(session_cookie("", 0, state.config().secure_cookies))
 }
 
 /// The `Set-Cookie` value of a session (an empty token with max-age 0 clears it).
@@ -167,16 +199,9 @@ pub async fn logout(
     _p: Principal,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        let digest = sha256(token);
-        state.auth_cache().forget_session(&digest);
-        state.store().delete_session(&digest).await?;
-    }
+    let clear = sign_out(&state, &headers).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        session_cookie("", 0, state.config().secure_cookies),
-    );
+    res.headers_mut().insert(header::SET_COOKIE, clear);
     Ok(res)
 }
 

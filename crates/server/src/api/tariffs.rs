@@ -162,12 +162,7 @@ pub async fn upload(
         .trim()
         .to_ascii_lowercase();
     let files = match ctype.as_str() {
-        "application/zip" | "application/x-zip-compressed" => {
-            let body = body.clone();
-            tokio::task::spawn_blocking(move || unzip(&body))
-                .await
-                .map_err(|e| ApiError::bad("body", e.to_string()))??
-        }
+        "application/zip" | "application/x-zip-compressed" => unzip_upload(body.to_vec()).await?,
         "application/toml" | "text/plain" | "application/octet-stream" => {
             let name = q.name.clone().unwrap_or_else(|| "tariff.toml".into());
             if name.contains(['/', '\\']) || name.is_empty() {
@@ -180,6 +175,26 @@ pub async fn upload(
         }
         other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
     };
+    let uploaded = store_upload(&state, &p, &q.code, files).await?;
+    Ok((StatusCode::CREATED, Json(uploaded)))
+}
+
+/// Unpacks an uploaded zip off the async threads ([`unzip`]).
+pub async fn unzip_upload(body: Vec<u8>) -> Result<Vec<SourceFile>, ApiError> {
+    tokio::task::spawn_blocking(move || unzip(&body))
+        .await
+        .map_err(|e| ApiError::bad("body", e.to_string()))?
+}
+
+/// Compiles uploaded files and stores them as the next version of `code`, with its audit
+/// entry: the one path of every tariff upload (API and UI), so that nothing reaches the store
+/// without being compiled first.
+pub async fn store_upload(
+    state: &AppState,
+    p: &Principal,
+    code: &str,
+    files: Vec<SourceFile>,
+) -> Result<TariffUploaded, ApiError> {
     if files.is_empty() {
         return Err(ApiError::bad("body", "no .csv or .toml file in the upload"));
     }
@@ -213,7 +228,7 @@ pub async fn upload(
         .store()
         .add_tariff_version(
             p.tenant_id(),
-            q.code.trim(),
+            code.trim(),
             format,
             &summary,
             &stored,
@@ -236,18 +251,15 @@ pub async fn upload(
             },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TariffUploaded {
-            tariff: t,
-            warnings: loaded
-                .warnings
-                .items
-                .iter()
-                .map(|d| d.to_string())
-                .collect(),
-        }),
-    ))
+    Ok(TariffUploaded {
+        tariff: t,
+        warnings: loaded
+            .warnings
+            .items
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+    })
 }
 
 /// The `.csv` and `.toml` files of a zip, by base name (folders inside it are flattened).
@@ -304,10 +316,21 @@ pub async fn activate(
     p: Principal,
     Path((code, version)): Path<(String, i64)>,
 ) -> Result<Json<Tariff>, ApiError> {
+    Ok(Json(activate_version(&state, &p, &code, version).await?))
+}
+
+/// Makes `code` v`version` the active tariff, drops the cached one and records who did it:
+/// shared by the API and the UI.
+pub async fn activate_version(
+    state: &AppState,
+    p: &Principal,
+    code: &str,
+    version: i64,
+) -> Result<Tariff, ApiError> {
     let before = state.store().active_tariff(p.tenant_id()).await?;
     let v = state
         .store()
-        .activate_tariff(p.tenant_id(), &code, version, &p.actor)
+        .activate_tariff(p.tenant_id(), code, version, &p.actor)
         .await?;
     state.tariffs().invalidate(p.tenant_id());
     let t = Tariff::from(v);
@@ -328,5 +351,5 @@ pub async fn activate(
             },
         )
         .await?;
-    Ok(Json(t))
+    Ok(t)
 }

@@ -307,6 +307,139 @@ catalog! {
     traffic_table_caption { zh: "每小时通话数", en: "Calls per hour" }
     /// The temporary dashboard with made-up figures.
     preview_banner { zh: "预览：以下为示例数据，并非实时数据。", en: "Preview: the figures below are sample data, not live." }
+
+    /// The page of a role that lacks the permission.
+    forbidden_title { zh: "无权访问", en: "Not allowed" }
+    forbidden_text { zh: "您的角色无权查看此页面或执行此操作。", en: "Your role may not see this page or do this." }
+    not_found_title { zh: "未找到", en: "Not found" }
+    not_found_text { zh: "您要找的内容不存在。", en: "What you are looking for does not exist." }
+    /// Before the details of a failed action.
+    action_failed { zh: "操作失败：", en: "The action failed: " }
+    back { zh: "返回", en: "Back" }
+    save { zh: "保存", en: "Save" }
+    search { zh: "搜索", en: "Search" }
+    previous_page { zh: "上一页", en: "Previous" }
+    next_page { zh: "下一页", en: "Next" }
+    none_yet { zh: "暂无记录。", en: "Nothing here yet." }
+    col_actor { zh: "操作人", en: "By" }
+    col_time { zh: "时间", en: "Time" }
+    col_status { zh: "状态", en: "Status" }
+    col_version { zh: "版本", en: "Version" }
+    col_code { zh: "编码", en: "Code" }
+    comment { zh: "备注", en: "Comment" }
+
+    tariffs_title { zh: "资费管理", en: "Tariffs" }
+    tariffs_versions { zh: "资费版本", en: "Tariff versions" }
+    tariff_active { zh: "生效中", en: "Active" }
+    tariff_format { zh: "格式", en: "Format" }
+    tariff_uploaded { zh: "上传", en: "Uploaded" }
+    tariff_upload_title { zh: "上传资费", en: "Upload a tariff" }
+    tariff_upload_hint { zh: "CGRateS 目录的 .zip 压缩包，或一个 Toll .toml 文件。上传前会先编译检查。", en: "A .zip of a CGRateS folder, or one Toll .toml file. It is compiled before it is stored." }
+    tariff_code { zh: "资费编码", en: "Tariff code" }
+    tariff_file { zh: "文件", en: "File" }
+    tariff_upload_submit { zh: "上传", en: "Upload" }
+    tariff_uploaded_ok { zh: "资费已上传。", en: "Tariff uploaded." }
+    tariff_activated_ok { zh: "资费已生效。", en: "Tariff activated." }
+    tariff_activate { zh: "设为生效", en: "Activate" }
+    tariff_inspect { zh: "查看", en: "Inspect" }
+    tariff_counts { zh: "统计", en: "Counts" }
+    tariff_files { zh: "源文件", en: "Source files" }
+    tariff_bytes { zh: "字节", en: "bytes" }
+    tester_title { zh: "试算通话费用", en: "Rate this call" }
+    tester_destination { zh: "被叫号码", en: "Destination" }
+    tester_start { zh: "开始时间（RFC 3339）", en: "Start (RFC 3339)" }
+    tester_usage { zh: "时长 / 用量", en: "Usage" }
+    tester_category { zh: "类别", en: "Category" }
+    tester_subject { zh: "主体", en: "Subject" }
+    tester_submit { zh: "试算", en: "Rate" }
+    tester_cost { zh: "费用", en: "Cost" }
+    tester_breakdown { zh: "分段明细", en: "Breakdown" }
+    tester_no_tariff { zh: "尚无生效的资费。", en: "No tariff is active yet." }
+
+    plans_title { zh: "套餐", en: "Plans" }
+    plan_new { zh: "新建套餐（草稿）", en: "New plan (draft)" }
+    plan_definition { zh: "定义（TOML）", en: "Definition (TOML)" }
+    plan_create { zh: "创建草稿", en: "Create draft" }
+    plan_created_ok { zh: "草稿已创建。", en: "Draft created." }
+    plan_saved_ok { zh: "草稿已保存。", en: "Draft saved." }
+    plan_action_ok { zh: "套餐状态已更新。", en: "Plan status updated." }
+    plan_author { zh: "作者", en: "Author" }
+    plan_versions { zh: "版本", en: "Versions" }
+    plan_history { zh: "变更历史", en: "History" }
+    plan_edit { zh: "编辑草稿", en: "Edit draft" }
+    plan_submit { zh: "提交审批", en: "Submit for approval" }
+    plan_approve { zh: "批准", en: "Approve" }
+    plan_reject { zh: "驳回", en: "Reject" }
+    plan_activate { zh: "发布生效", en: "Activate" }
+    plan_retire { zh: "下线", en: "Retire" }
+    /// The four-eyes rule refused the action.
+    plan_four_eyes { zh: "双人审核：作者不能批准自己提交的套餐，请由另一位审批人处理。", en: "Four-eyes rule: the author cannot approve their own plan; another approver must do it." }
+    status_draft { zh: "草稿", en: "Draft" }
+    status_pending { zh: "待审批", en: "Pending approval" }
+    status_approved { zh: "已批准", en: "Approved" }
+    status_active { zh: "生效中", en: "Active" }
+    status_retired { zh: "已下线", en: "Retired" }
+
+    accounts_title { zh: "账户", en: "Accounts" }
+    accounts_search_hint { zh: "账户编码、客户、号码", en: "Account code, customer, number" }
+    account_customer { zh: "客户", en: "Customer" }
+    account_mode { zh: "付费方式", en: "Mode" }
+    account_balance { zh: "余额", en: "Balance" }
+    account_available { zh: "可用额度", en: "Available" }
+    account_credit_limit { zh: "信用额度", en: "Credit limit" }
+    account_lines { zh: "号码", en: "Lines" }
+    account_allowances { zh: "套餐余量", en: "Allowances" }
+    account_topup { zh: "充值", en: "Top up" }
+    account_amount { zh: "金额", en: "Amount" }
+    account_topup_ok { zh: "充值成功。", en: "Top-up posted." }
+    mode_prepaid { zh: "预付费", en: "Prepaid" }
+    mode_postpaid { zh: "后付费", en: "Postpaid" }
+    mode_unlimited { zh: "不限额", en: "Unlimited" }
+    allowance_used { zh: "已用", en: "used" }
+
+    cdrs_title { zh: "话单查询", en: "CDR search" }
+    cdr_number { zh: "号码（主叫或被叫）", en: "Number (caller or callee)" }
+    cdr_account { zh: "账户", en: "Account" }
+    cdr_from { zh: "起始日期", en: "From" }
+    cdr_to { zh: "结束日期（含）", en: "To (inclusive)" }
+    cdr_caller { zh: "主叫", en: "Caller" }
+    cdr_callee { zh: "被叫", en: "Callee" }
+    cdr_usage { zh: "用量", en: "Usage" }
+    cdr_amount { zh: "金额", en: "Amount" }
+    cdr_priced_by { zh: "计价方式", en: "Priced by" }
+    cdr_export { zh: "导出 CSV", en: "Export CSV" }
+
+    suspense_title { zh: "挂起话单", en: "Suspense" }
+    suspense_class { zh: "类别", en: "Class" }
+    suspense_reason { zh: "原因", en: "Reason" }
+    suspense_source { zh: "来源", en: "Source" }
+    suspense_attempts { zh: "尝试次数", en: "Attempts" }
+    suspense_raw { zh: "原始记录", en: "Raw record" }
+    suspense_record { zh: "规范化记录（JSON）", en: "Normalised record (JSON)" }
+    suspense_save_reprocess { zh: "保存并重新处理", en: "Save and re-process" }
+    suspense_reprocess { zh: "重新处理", en: "Re-process" }
+    suspense_discard { zh: "放弃", en: "Discard" }
+    suspense_edited_ok { zh: "记录已保存。", en: "Record saved." }
+    suspense_discarded_ok { zh: "已放弃该记录。", en: "Item discarded." }
+    suspense_reprocessed_ok { zh: "已重新处理：计费成功。", en: "Re-processed: the record was charged." }
+    suspense_still_failing { zh: "重新处理后仍无法计费，请查看原因。", en: "Re-processed, but the record still cannot be charged; see the reason." }
+    suspense_status_open { zh: "待处理", en: "Open" }
+    suspense_status_resolved { zh: "已解决", en: "Resolved" }
+    suspense_status_discarded { zh: "已放弃", en: "Discarded" }
+
+    audit_title { zh: "审计日志", en: "Audit log" }
+    audit_action { zh: "操作", en: "Action" }
+    audit_entity { zh: "对象", en: "Object" }
+    audit_before { zh: "变更前", en: "Before" }
+    audit_after { zh: "变更后", en: "After" }
+
+    portal_title { zh: "我的账户", en: "My account" }
+    portal_recent { zh: "最近使用记录", en: "Recent usage" }
+    portal_request_topup { zh: "申请充值", en: "Request a top-up" }
+    portal_request_hint { zh: "提交后运营人员将处理您的充值申请。", en: "An operator will process your request." }
+    portal_request_submit { zh: "提交申请", en: "Send request" }
+    portal_request_ok { zh: "充值申请已提交。", en: "Your top-up request was sent." }
+    portal_no_account { zh: "您的登录未绑定账户。", en: "Your sign-in is not bound to an account." }
 }
 
 #[cfg(test)]

@@ -13,24 +13,34 @@
 //! |---|---|
 //! | `GET /assets/{*path}` | an embedded file ([`assets`]) |
 //! | `GET /ui/lang/{lang}?next=…` | remembers the language, back to `next` ([`i18n::set_lang`]) |
-//! | `GET /ui/login` | the sign-in page (the form posts to `POST /ui/login`, not here) |
-//! | `GET /ui/preview/dashboard` | TEMPORARY: the dashboard with sample data, no sign-in |
+//! | `GET /ui/login`, `POST /ui/login`, `POST /ui/logout` | signing in and out ([`session`]) |
+//! | `GET /ui/` | the dashboard: today's figures in the tenant's time zone |
+//! | `/ui/tariffs…` | versions, upload, inspect, activate, the rating tester |
+//! | `/ui/plans…` | plans by status, drafts, the maker–checker buttons |
+//! | `/ui/accounts…` | search, detail, top-up |
+//! | `GET /ui/cdrs`, `GET /ui/cdrs.csv` | CDR search and its CSV export |
+//! | `/ui/suspense…` | the queue, fix and re-process, discard |
+//! | `GET /ui/audit` | the audit log |
+//! | `GET /portal`, `POST /portal/topup-request` | the customer's own account |
+//!
+//! Every page runs its guard first ([`session::require`]): signed out is a redirect to the
+//! sign-in form, a role without the page's permission a 403 page.
 
 pub mod assets;
 pub mod i18n;
 pub mod pages;
+pub mod session;
+pub mod views;
 
 use axum::Router;
 use axum::extract::Query;
 use axum::http::Uri;
-use axum::response::IntoResponse;
-use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::state::AppState;
 use i18n::Lang;
-use pages::{DashboardData, DashboardPage, LoginData, LoginPage, PageContext};
+use pages::{LoginData, LoginPage, PageContext};
 
 /// The UI's paths, in one place so that links, redirects and routes agree.
 pub mod paths {
@@ -46,19 +56,55 @@ pub mod paths {
     pub const LOGIN: &str = "/ui/login";
     /// `POST` signs out.
     pub const LOGOUT: &str = "/ui/logout";
+    pub const TARIFF_RATE: &str = "/ui/tariffs/rate";
+    pub const CDRS_CSV: &str = "/ui/cdrs.csv";
+    /// The customers' portal.
+    pub const PORTAL: &str = "/portal";
+    pub const PORTAL_TOPUP: &str = "/portal/topup-request";
     /// Followed by a language tag ([`super::i18n::Lang::tag`]).
     pub const LANG_PREFIX: &str = "/ui/lang/";
 }
 
-/// The UI's routes so far: the files, the language switcher, the sign-in form and the
-/// temporary dashboard preview. The sign-in `POST`, sign-out and the real dashboard belong to
-/// the authentication work and are added beside these.
+/// The UI's routes: the files, the language switcher, signing in and out, the pages and the
+/// portal. Each page's handler guards itself with its permission ([`session::require`]).
 pub fn ui_router() -> Router<AppState> {
+    use views::*;
     Router::new()
         .merge(assets::routes())
         .route("/ui/lang/{lang}", get(i18n::set_lang))
-        .route(paths::LOGIN, get(login_form))
-        .route("/ui/preview/dashboard", get(preview_dashboard))
+        .route(paths::LOGIN, get(login_form).post(session::login_submit))
+        .route(paths::LOGOUT, post(session::logout))
+        .route(paths::DASHBOARD, get(dashboard))
+        .route(
+            "/ui",
+            get(|| async { session::see_other(paths::DASHBOARD) }),
+        )
+        .route(paths::TARIFFS, get(tariffs).post(tariff_upload))
+        .route(paths::TARIFF_RATE, post(tariff_rate))
+        .route("/ui/tariffs/{code}/{version}", get(tariff))
+        .route(
+            "/ui/tariffs/{code}/{version}/activate",
+            post(tariff_activate),
+        )
+        .route(paths::PLANS, get(plans).post(plan_create))
+        .route("/ui/plans/{code}", get(plan))
+        .route("/ui/plans/{code}/edit", post(plan_edit))
+        .route("/ui/plans/{code}/action", post(plan_act))
+        .route(paths::ACCOUNTS, get(accounts))
+        .route("/ui/accounts/{code}", get(account))
+        .route("/ui/accounts/{code}/topup", post(account_topup))
+        .route(paths::CDRS, get(cdrs))
+        .route(paths::CDRS_CSV, get(cdrs_csv))
+        .route(paths::SUSPENSE, get(suspense))
+        .route("/ui/suspense/{id}", get(suspense_item))
+        .route("/ui/suspense/{id}/edit", post(suspense_edit))
+        .route("/ui/suspense/{id}/reprocess", post(suspense_reprocess))
+        .route("/ui/suspense/{id}/discard", post(suspense_discard))
+        .route(paths::AUDIT, get(audit_log))
+        .route(paths::PORTAL, get(portal))
+        .route(paths::PORTAL_TOPUP, post(portal_topup_request))
+        // Tariff uploads are the largest forms: a zip of a CGRateS folder.
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
 }
 
 /// The query of the sign-in page: where to go once signed in.
@@ -81,29 +127,6 @@ async fn login_form(lang: Lang, uri: Uri, Query(query): Query<LoginQuery>) -> Lo
             ..LoginData::default()
         },
     )
-}
-
-/// The query of the preview: the name to show as the signed-in user.
-#[derive(Debug, Deserialize)]
-struct PreviewQuery {
-    user: Option<String>,
-}
-
-/// TEMPORARY — `GET /ui/preview/dashboard`: the dashboard with [`DashboardData::sample`] and
-/// no sign-in, to show and test the page before the real, authenticated dashboard at
-/// [`paths::DASHBOARD`] replaces it (then delete this route). `?user=` sets the name shown
-/// in the navigation bar, which the tests use to check that it is escaped.
-async fn preview_dashboard(lang: Lang, uri: Uri, Query(query): Query<PreviewQuery>) -> Response {
-    DashboardPage::new(
-        PageContext {
-            lang,
-            user_display: Some(query.user.unwrap_or_else(|| "demo".into())),
-            path: path_and_query(&uri),
-            flashes: vec![],
-        },
-        DashboardData::sample(),
-    )
-    .into_response()
 }
 
 fn path_and_query(uri: &Uri) -> String {

@@ -137,7 +137,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    fn new(
+    pub(crate) fn new(
         ctx: PageContext,
         active: Nav,
         title: impl Fn(&'static Messages) -> &'static str,
@@ -270,12 +270,13 @@ pub struct DashboardData {
     /// When the figures were taken, formatted by the caller with the time zone
     /// (`2026-11-23 14:05 Asia/Shanghai`).
     pub as_of: String,
-    /// Marks made-up figures with a banner (the temporary preview route).
+    /// Marks made-up figures with a banner ([`DashboardData::sample`]).
     pub sample: bool,
 }
 
 impl DashboardData {
-    /// Plausible figures of a small operator's day, for the preview and for tests.
+    /// Plausible figures of a small operator's day, for tests and design work on the page
+    /// (the live dashboard reads the store).
     pub fn sample() -> DashboardData {
         // A working day: quiet at night, a morning peak, a dip at lunch, an afternoon peak.
         const CALLS: [u64; 24] = [
@@ -395,7 +396,7 @@ pub fn group_thousands(n: u64) -> String {
 /// Renders a page with the headers every page has: HTML, the [`CONTENT_SECURITY_POLICY`], and
 /// `no-store`, since pages show an operator's figures and customers' data that must not stay
 /// in shared caches or on a shared computer's disk.
-fn render(page: &impl Template, template: &'static str) -> Response {
+pub(crate) fn render(page: &impl Template, template: &'static str) -> Response {
     let html = match page.render() {
         Ok(html) => html,
         Err(source) => return UiError::Render { template, source }.into_response(),
