@@ -139,7 +139,12 @@ pub async fn files(
 /// `application/toml` / `text/plain`. It is compiled first; errors are all reported.
 #[utoipa::path(post, path = "/api/v1/tariffs", tag = "tariffs",
     params(UploadQuery),
-    request_body(content = Vec<u8>, content_type = "application/zip", description = "a zip of the tariff's files, or one TOML file (application/toml)"),
+    request_body(description = "a zip of the tariff's files, or one Toll TOML file",
+        content(
+            (Vec<u8> = "application/zip"),
+            (String = "application/toml"),
+            (String = "text/plain"),
+        )),
     responses((status = 201, body = TariffUploaded),
         (status = 400, description = "bad zip or query", content_type = "application/problem+json"),
         (status = 415, description = "neither zip nor TOML", content_type = "application/problem+json"),
