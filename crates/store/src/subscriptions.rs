@@ -105,7 +105,7 @@ pub(crate) fn to_micros(field: &str, d: Decimal) -> Result<Micros, StoreError> {
 }
 
 /// The currency's minor-unit rounding, half away from zero: how fees are settled by days.
-fn fee_rounding(t: &Tenant) -> Result<Rounding, StoreError> {
+pub(crate) fn fee_rounding(t: &Tenant) -> Result<Rounding, StoreError> {
     Rounding::new(RoundingMethod::Middle, t.currency.minor_units())
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -245,7 +245,7 @@ impl Store {
         let mut tx = self.begin().await?;
         // Chargers cache lines, subscriptions and buckets: tell them this changes some.
         crate::ledger::bump_epoch(&mut tx, t).await?;
-        let cur = current(&mut tx, t, subscription).await?;
+        let cur = current(&mut tx, t, subscription, true).await?;
         let old_def = PlanDef::from_str(&cur.definition)
             .map_err(|e| StoreError::Corrupt(format!("stored plan: {e}")))?;
         let new = active_version(&mut tx, t, to_plan).await?;
@@ -559,23 +559,30 @@ pub(crate) async fn grant_buckets(
     Ok(())
 }
 
-struct Current {
-    version_id: i64,
-    definition: String,
-    anchor: String,
-    wallet: i64,
+pub(crate) struct Current {
+    pub(crate) version_id: i64,
+    pub(crate) definition: String,
+    pub(crate) anchor: String,
+    pub(crate) wallet: i64,
     /// The end of the last period granted: where a change at period end takes effect (the
     /// next renewal), even when that renewal is overdue.
-    period_end: Option<String>,
+    pub(crate) period_end: Option<String>,
 }
 
-async fn current(tx: &mut Tx, tenant: TenantId, sub: i64) -> Result<Current, StoreError> {
+/// The subscription's current plan and wallet; `lock` takes the row (a change is about to be
+/// written) — a preview reads it in a read-only transaction, where a lock is refused.
+pub(crate) async fn current(
+    tx: &mut Tx,
+    tenant: TenantId,
+    sub: i64,
+    lock: bool,
+) -> Result<Current, StoreError> {
     let sql = format!(
         "SELECT s.plan_version_id, v.definition, s.anchor_date, a.wallet_id, v.status, \
          s.period_end FROM subscriptions s JOIN plan_versions v ON v.id = s.plan_version_id \
          JOIN accounts a ON a.id = s.account_id \
          WHERE s.tenant_id = $1 AND s.id = $2 AND s.status = 'active'{}",
-        if tx.for_update().is_empty() {
+        if !lock || tx.for_update().is_empty() {
             ""
         } else {
             " FOR UPDATE OF s"
