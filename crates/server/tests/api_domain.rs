@@ -87,8 +87,14 @@ async fn a_plan_goes_through_maker_checker_with_its_history() {
         assert_eq!((st, v["status"].as_str()), (200, Some("pending_approval")));
         // The author cannot check their own plan: maker–checker, a 422 that says so.
         let (st, v) = admin.post("/api/v1/plans/m100/approve", &json!({})).await;
-        assert_eq!((st, v["code"].as_str()), (422, Some("refused")), "{n}: {v}");
-        assert!(v["detail"].as_str().unwrap().contains("maker"), "{v}");
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (422, Some("maker_checker")),
+            "{n}: {v}"
+        );
+        assert!(v["detail"].as_str().unwrap().contains("author"), "{v}");
+        let (st, v) = admin.post("/api/v1/plans/m100/reject", &json!({})).await;
+        assert_eq!((st, v["code"].as_str()), (422, Some("maker_checker")));
         let (st, _) = op.post("/api/v1/plans/m100/approve", &json!({})).await;
         assert_eq!(st, 403, "operators do not approve");
 
@@ -287,6 +293,18 @@ async fn accounts_search_pages_top_ups_and_a_plan_change_priced_by_its_preview()
         }
         let (st, _) = op.post("/api/v1/accounts/zz/top-ups", &top).await;
         assert_eq!(st, 404);
+        // The same reference for another amount is another payment's id: refused, not posted.
+        let (st, v) = op
+            .post(
+                "/api/v1/accounts/b1/top-ups",
+                &json!({"amount": "10.08", "reference": "alipay-1"}),
+            )
+            .await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (409, Some("key_reused")),
+            "{n}: {v}"
+        );
         let (_, log) = admin.get("/api/v1/audit").await;
         let tops: Vec<&Value> = log["items"]
             .as_array()
@@ -326,6 +344,23 @@ async fn accounts_search_pages_top_ups_and_a_plan_change_priced_by_its_preview()
             .await;
         assert_eq!(st, 201, "{n}: {sub}");
         let id = sub["id"].as_i64().unwrap();
+        // a2 holds 0.05: a 100.00 plan is refused and nothing is written.
+        let (st, v) = op
+            .post(
+                "/api/v1/accounts/a2/subscriptions",
+                &json!({"plan": "m100", "lines": ["13900139000"], "start": "2026-11-01"}),
+            )
+            .await;
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (422, Some("insufficient_balance")),
+            "{n}: {v}"
+        );
+        let (_, a2) = op.get("/api/v1/accounts/a2").await;
+        assert_eq!(
+            (&a2["balance"], &a2["subscriptions"]),
+            (&json!("0.05"), &json!([]))
+        );
         let voice = &sub["buckets"].as_array().unwrap()[0];
         assert_eq!(
             (&voice["usage"], &voice["included"], &voice["used"]),

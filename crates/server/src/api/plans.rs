@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use toll_catalog::lifecycle::{Actor, PlanAction};
+use toll_catalog::lifecycle::{self, Actor, LifecycleError, PlanAction};
 use toll_store::audit::AuditEntry;
 use toll_store::catalog::{PlanVersionView, TransitionView};
 use utoipa::ToSchema;
@@ -254,6 +254,15 @@ async fn act(
         .await?;
     let before_json =
         serde_json::json!({"status": before.status.as_str(), "version": before.version});
+    let who = actor(&p)?;
+    // The catalog's own rule, asked first only to tell a client *why* with a code of its own
+    // (`maker_checker`); the store applies it again inside its transaction.
+    if let Ok(author) = Actor::new(&before.author)
+        && let Err(e @ LifecycleError::OwnVersion { .. }) =
+            lifecycle::transition(before.status, action, &author, &who)
+    {
+        return Err(ApiError::MakerChecker(e.to_string()));
+    }
     let v: PlanVersion = state
         .store()
         .plan_action(
@@ -261,7 +270,7 @@ async fn act(
             &code,
             Some(before.version),
             action,
-            &actor(&p)?,
+            &who,
             b.comment.trim(),
         )
         .await?
@@ -294,7 +303,7 @@ pub async fn submit(
 }
 
 /// Approves a submitted version. Never one's own: the author cannot approve what they wrote
-/// (maker–checker), which is answered 422 `refused`.
+/// (maker–checker), which is answered 422 `maker_checker`.
 #[utoipa::path(post, path = "/api/v1/plans/{code}/approve", tag = "plans",
     params(("code" = String, Path)),
     request_body = PlanActionBody,
