@@ -17,7 +17,9 @@ use toll_core::Micros;
 use crate::accounts::{AccountMode, SubscriberView, wallet_available};
 use crate::cdrs::{COLUMNS as CDR_COLUMNS, StoredCdr, stored_cdr};
 use crate::db::{q, q_composed};
-use crate::subscriptions::{SubscriptionView, active_version, current, fee_rounding, to_micros};
+use crate::subscriptions::{
+    SubscriptionView, active_version, check_change, current, settle_by_days,
+};
 use crate::{Store, StoreError, Tenant, TenantId, now_ms};
 
 /// Most rows one page of these listings returns.
@@ -375,16 +377,7 @@ impl Store {
         let new = active_version(&mut tx, t, to_plan).await?;
         let new_def = PlanDef::from_str(&new.definition)
             .map_err(|e| StoreError::Corrupt(format!("stored plan: {e}")))?;
-        if new.id == cur.version_id {
-            return Err(StoreError::Refused(
-                "the subscription is already on that version".into(),
-            ));
-        }
-        if new_def.currency() != old_def.currency() {
-            return Err(StoreError::Refused(
-                "a plan change cannot change the currency".into(),
-            ));
-        }
+        check_change(cur.version_id, new.id, &old_def, &new_def)?;
         let on = match date {
             Some(d) => d,
             None => jiff::Timestamp::from_millisecond(now_ms())
@@ -395,16 +388,7 @@ impl Store {
         let anchor = crate::subscriptions::parse_date("anchor_date", &cur.anchor)?;
         let period = proration::period_containing(old_def.validity(), anchor, on)
             .map_err(|e| StoreError::invalid("date", e.to_string()))?;
-        let p = proration::prorate(
-            old_def.base_fee(),
-            new_def.base_fee(),
-            period,
-            on,
-            fee_rounding(tenant)?,
-        )
-        .map_err(|e| StoreError::invalid("date", e.to_string()))?;
-        let credit = to_micros("credit", p.credit)?;
-        let charge = to_micros("charge", p.charge)?;
+        let (p, credit, charge) = settle_by_days(tenant, &old_def, &new_def, period, on)?;
         Ok(ChangePreview {
             from_plan: old_def.code().as_str().to_string(),
             from_version: version_number(&mut tx, t, cur.version_id).await?,

@@ -105,7 +105,7 @@ pub(crate) fn to_micros(field: &str, d: Decimal) -> Result<Micros, StoreError> {
 }
 
 /// The currency's minor-unit rounding, half away from zero: how fees are settled by days.
-pub(crate) fn fee_rounding(t: &Tenant) -> Result<Rounding, StoreError> {
+fn fee_rounding(t: &Tenant) -> Result<Rounding, StoreError> {
     Rounding::new(RoundingMethod::Middle, t.currency.minor_units())
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -271,35 +271,14 @@ impl Store {
                 ("period_end", end, Micros::ZERO, Micros::ZERO)
             }
             ChangeWhen::Now(d) => {
-                let p = proration::prorate(
-                    old_def.base_fee(),
-                    new_def.base_fee(),
-                    period,
-                    d,
-                    fee_rounding(tenant)?,
-                )
-                .map_err(|e| StoreError::invalid("date", e.to_string()))?;
-                (
-                    "now",
-                    d,
-                    to_micros("credit", p.credit)?,
-                    to_micros("charge", p.charge)?,
-                )
+                let (_, credit, charge) = settle_by_days(tenant, &old_def, &new_def, period, d)?;
+                ("now", d, credit, charge)
             }
         };
-        // A retried change finds the subscription already on the target (refused below), and a
+        // A retried change finds the subscription already on the target (refused here), and a
         // late retry after another change would take effect before it (refused further down):
         // a change is never settled twice.
-        if new.id == cur.version_id {
-            return Err(StoreError::Refused(
-                "the subscription is already on that version".into(),
-            ));
-        }
-        if new_def.currency() != old_def.currency() {
-            return Err(StoreError::Refused(
-                "a plan change cannot change the currency".into(),
-            ));
-        }
+        check_change(cur.version_id, new.id, &old_def, &new_def)?;
         // History only moves forward: a change cannot take effect before the last one did.
         if let Some(r) = tx
             .opt(
@@ -420,6 +399,50 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Why changing from version `from` to version `to` is refused whatever the day: the change
+/// and its preview ([`Store::preview_plan_change`]) ask the same.
+pub(crate) fn check_change(
+    from: i64,
+    to: i64,
+    old_def: &PlanDef,
+    new_def: &PlanDef,
+) -> Result<(), StoreError> {
+    if from == to {
+        return Err(StoreError::Refused(
+            "the subscription is already on that version".into(),
+        ));
+    }
+    if new_def.currency() != old_def.currency() {
+        return Err(StoreError::Refused(
+            "a plan change cannot change the currency".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What a change on `day` within `period` credits (the old fee's unused days) and charges (the
+/// new fee's remaining days), in the currency's minor units: one computation for the change
+/// and its preview, so a quoted amount is the posted amount.
+pub(crate) fn settle_by_days(
+    tenant: &Tenant,
+    old_def: &PlanDef,
+    new_def: &PlanDef,
+    period: Period,
+    day: Date,
+) -> Result<(proration::Proration, Micros, Micros), StoreError> {
+    let p = proration::prorate(
+        old_def.base_fee(),
+        new_def.base_fee(),
+        period,
+        day,
+        fee_rounding(tenant)?,
+    )
+    .map_err(|e| StoreError::invalid("date", e.to_string()))?;
+    let credit = to_micros("credit", p.credit)?;
+    let charge = to_micros("charge", p.charge)?;
+    Ok((p, credit, charge))
 }
 
 /// Posts a one-leg transaction.
