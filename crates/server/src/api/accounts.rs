@@ -11,15 +11,13 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use toll_catalog::lifecycle::Actor;
 use toll_core::Currency;
 use toll_store::accounts::{AccountMode, AccountView, SubscriberView};
-use toll_store::audit::AuditEntry;
 use toll_store::listing::{AccountSearch, AccountSummary, ChangePreview};
 use toll_store::subscriptions::{ChangeView, ChangeWhen, SubscribeRequest, SubscriptionView};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::types::{json_body, money, page_size, parse_money, query, rfc3339};
+use crate::api::types::{actor, audit, json_body, money, page_size, parse_money, query, rfc3339};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -319,10 +317,6 @@ fn change_dto(c: ChangeView, cur: Currency) -> PlanChange {
     }
 }
 
-fn actor(p: &Principal) -> Result<Actor, ApiError> {
-    Actor::new(&p.actor).map_err(|e| ApiError::bad("actor", e.to_string()))
-}
-
 fn date(field: &str, s: Option<&str>, p: &Principal) -> Result<jiff::civil::Date, ApiError> {
     match s {
         Some(s) => s
@@ -333,32 +327,6 @@ fn date(field: &str, s: Option<&str>, p: &Principal) -> Result<jiff::civil::Date
             Ok(jiff::Timestamp::now().to_zoned(zone).date())
         }
     }
-}
-
-async fn audit(
-    state: &AppState,
-    p: &Principal,
-    action: &str,
-    entity: &str,
-    key: &str,
-    before: Option<&serde_json::Value>,
-    after: &serde_json::Value,
-) -> Result<(), ApiError> {
-    state
-        .store()
-        .audit(
-            p.tenant_id(),
-            &AuditEntry {
-                actor: &p.actor,
-                action,
-                entity,
-                entity_key: key,
-                before,
-                after: Some(after),
-            },
-        )
-        .await?;
-    Ok(())
 }
 
 fn summary_item(a: AccountSummary, cur: Currency) -> AccountItem {

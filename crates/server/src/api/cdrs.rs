@@ -18,12 +18,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use toll_core::Currency;
 use toll_ingest::pipeline::BatchReport;
-use toll_store::audit::AuditEntry;
 use toll_store::cdrs::StoredCdr;
 use toll_store::listing::CdrSearch;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::types::{money, page_size, parse_time, query, rfc3339};
+use crate::api::types::{audit, money, page_size, parse_time, query, rfc3339};
 use crate::error::ApiError;
 use crate::ingest::{BatchParams, batch_kind, body_bytes, ingest_batch, source_of};
 use crate::principal::Principal;
@@ -342,19 +341,6 @@ pub async fn upload(
     let report = ingest_batch(&state, &ti, params, kind, body).await?;
     let after = serde_json::to_value(&report).unwrap_or_default();
     let after = serde_json::json!({"bytes": bytes, "report": after});
-    state
-        .store()
-        .audit(
-            p.tenant_id(),
-            &AuditEntry {
-                actor: &p.actor,
-                action: "cdrs.upload",
-                entity: "cdr_file",
-                entity_key: &source,
-                before: None,
-                after: Some(&after),
-            },
-        )
-        .await?;
+    audit(&state, &p, "cdrs.upload", "cdr_file", &source, None, &after).await?;
     Ok((StatusCode::OK, Json(report)))
 }

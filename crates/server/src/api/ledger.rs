@@ -10,10 +10,9 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use toll_store::audit::AuditEntry;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::types::{json_body, money, page_size, parse_money, query, rfc3339};
+use crate::api::types::{audit, json_body, money, page_size, parse_money, query, rfc3339};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -97,20 +96,16 @@ pub async fn top_up(
         let before = serde_json::json!({"balance": money(before.balance, cur)});
         let after = serde_json::json!({"balance": dto.balance, "amount": dto.amount,
             "reference": dto.reference});
-        state
-            .store()
-            .audit(
-                t,
-                &AuditEntry {
-                    actor: &p.actor,
-                    action: "account.top_up",
-                    entity: "account",
-                    entity_key: &code,
-                    before: Some(&before),
-                    after: Some(&after),
-                },
-            )
-            .await?;
+        audit(
+            &state,
+            &p,
+            "account.top_up",
+            "account",
+            &code,
+            Some(&before),
+            &after,
+        )
+        .await?;
     }
     let status = if posted.duplicate {
         StatusCode::OK

@@ -16,13 +16,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use toll_core::Currency;
 use toll_store::StoreError;
-use toll_store::audit::AuditEntry;
 use toll_store::listing::TopUpRequest as StoredRequest;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::accounts::{Account, account_of};
 use crate::api::cdrs::{CdrPage, CdrParams, cdr_dto, cursor, search_of};
-use crate::api::types::{json_body, money, page_size, parse_money, query, rfc3339};
+use crate::api::types::{audit, json_body, money, page_size, parse_money, query, rfc3339};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -157,20 +156,16 @@ pub async fn request_top_up(
     let dto = request_dto(r, p.tenant.currency);
     let after = serde_json::json!({"account": dto.account, "amount": dto.amount,
         "note": dto.note});
-    state
-        .store()
-        .audit(
-            p.tenant_id(),
-            &AuditEntry {
-                actor: &p.actor,
-                action: "account.top_up_request",
-                entity: "account",
-                entity_key: &code,
-                before: None,
-                after: Some(&after),
-            },
-        )
-        .await?;
+    audit(
+        &state,
+        &p,
+        "account.top_up_request",
+        "account",
+        &code,
+        None,
+        &after,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(dto)))
 }
 

@@ -10,11 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use toll_catalog::lifecycle::{self, Actor, LifecycleError, PlanAction};
-use toll_store::audit::AuditEntry;
 use toll_store::catalog::{PlanVersionView, TransitionView};
 use utoipa::ToSchema;
 
-use crate::api::types::{json_body, rfc3339};
+use crate::api::types::{actor, audit, json_body, rfc3339};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -93,10 +92,6 @@ pub struct PlanActionBody {
     pub comment: String,
 }
 
-fn actor(p: &Principal) -> Result<Actor, ApiError> {
-    Actor::new(&p.actor).map_err(|e| ApiError::bad("actor", e.to_string()))
-}
-
 fn definition(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
     let d: PlanDefinition = json_body(body)?;
     if d.definition.trim().is_empty() {
@@ -105,7 +100,7 @@ fn definition(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
     Ok(d.definition)
 }
 
-async fn audit(
+async fn audit_plan(
     state: &AppState,
     p: &Principal,
     action: &str,
@@ -113,21 +108,8 @@ async fn audit(
     before: Option<&serde_json::Value>,
 ) -> Result<(), ApiError> {
     let after = serde_json::json!({"status": v.status, "version": v.version});
-    state
-        .store()
-        .audit(
-            p.tenant_id(),
-            &AuditEntry {
-                actor: &p.actor,
-                action,
-                entity: "plan",
-                entity_key: &format!("{} v{}", v.code, v.version),
-                before,
-                after: Some(&after),
-            },
-        )
-        .await?;
-    Ok(())
+    let key = format!("{} v{}", v.code, v.version);
+    audit(state, p, action, "plan", &key, before, &after).await
 }
 
 /// Every plan: its latest version with its status.
@@ -205,7 +187,7 @@ pub async fn create(
         .create_plan(p.tenant_id(), &text, &actor(&p)?)
         .await?
         .into();
-    audit(&state, &p, "plan.create", &v, None).await?;
+    audit_plan(&state, &p, "plan.create", &v, None).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -236,7 +218,7 @@ pub async fn edit(
         .edit_plan(p.tenant_id(), &code, &text, &actor(&p)?)
         .await?
         .into();
-    audit(&state, &p, "plan.edit", &v, Some(&before)).await?;
+    audit_plan(&state, &p, "plan.edit", &v, Some(&before)).await?;
     Ok(Json(v))
 }
 
@@ -275,7 +257,7 @@ async fn act(
         )
         .await?
         .into();
-    audit(
+    audit_plan(
         &state,
         &p,
         &format!("plan.{}", action.as_str()),

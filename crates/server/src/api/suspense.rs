@@ -13,11 +13,10 @@ use serde::{Deserialize, Serialize};
 use toll_ingest::pipeline::BatchReport;
 use toll_ingest::pipeline::record::CdrJson;
 use toll_ingest::pipeline::reprocess::{ReprocessError, Selection, reprocess as run_reprocess};
-use toll_store::audit::AuditEntry;
 use toll_store::suspense::{SuspenseFilter, SuspenseItem};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::types::{json_body, page_size, query, rfc3339};
+use crate::api::types::{audit, json_body, page_size, query, rfc3339};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::state::AppState;
@@ -213,7 +212,7 @@ pub async fn edit(
     let after = state.store().suspense_item(t, id).await?;
     let b = serde_json::json!({"raw": before.raw, "record": before.record});
     let a = serde_json::json!({"raw": after.raw, "record": after.record});
-    audit(&state, &p, "suspense.edit", id, Some(&b), &a).await?;
+    audit_item(&state, &p, "suspense.edit", id, Some(&b), &a).await?;
     Ok(Json(after.into()))
 }
 
@@ -269,7 +268,7 @@ pub async fn reprocess(
     let b = serde_json::json!({"status": before.status, "reason": before.reason});
     let a = serde_json::json!({"status": after.status, "reason": after.reason,
         "charged": report.charged});
-    audit(&state, &p, "suspense.reprocess", id, Some(&b), &a).await?;
+    audit_item(&state, &p, "suspense.reprocess", id, Some(&b), &a).await?;
     Ok(Json(Reprocessed {
         report,
         item: after.into(),
@@ -292,11 +291,11 @@ pub async fn discard(
     let after = state.store().suspense_item(t, id).await?;
     let b = serde_json::json!({"status": before.status});
     let a = serde_json::json!({"status": after.status});
-    audit(&state, &p, "suspense.discard", id, Some(&b), &a).await?;
+    audit_item(&state, &p, "suspense.discard", id, Some(&b), &a).await?;
     Ok(Json(after.into()))
 }
 
-async fn audit(
+async fn audit_item(
     state: &AppState,
     p: &Principal,
     action: &str,
@@ -304,19 +303,5 @@ async fn audit(
     before: Option<&serde_json::Value>,
     after: &serde_json::Value,
 ) -> Result<(), ApiError> {
-    state
-        .store()
-        .audit(
-            p.tenant_id(),
-            &AuditEntry {
-                actor: &p.actor,
-                action,
-                entity: "suspense",
-                entity_key: &id.to_string(),
-                before,
-                after: Some(after),
-            },
-        )
-        .await?;
-    Ok(())
+    audit(state, p, action, "suspense", &id.to_string(), before, after).await
 }

@@ -70,3 +70,40 @@ pub fn parse_time(field: &str, s: &str) -> Result<i64, crate::error::ApiError> {
 pub fn page_size(l: Option<i64>) -> usize {
     usize::try_from(limit(l)).unwrap_or(DEFAULT_LIMIT as usize)
 }
+
+/// The principal as the catalog's actor (`user:LOGIN`, `key:PREFIX`): who plan history and
+/// plan changes record.
+pub fn actor(
+    p: &crate::principal::Principal,
+) -> Result<toll_catalog::lifecycle::Actor, crate::error::ApiError> {
+    toll_catalog::lifecycle::Actor::new(&p.actor)
+        .map_err(|e| crate::error::ApiError::bad("actor", e.to_string()))
+}
+
+/// Writes the audit entry of a change the principal made: who, what, on which object, and the
+/// object before and after.
+pub async fn audit(
+    state: &crate::state::AppState,
+    p: &crate::principal::Principal,
+    action: &str,
+    entity: &str,
+    entity_key: &str,
+    before: Option<&serde_json::Value>,
+    after: &serde_json::Value,
+) -> Result<(), crate::error::ApiError> {
+    state
+        .store()
+        .audit(
+            p.tenant_id(),
+            &toll_store::audit::AuditEntry {
+                actor: &p.actor,
+                action,
+                entity,
+                entity_key,
+                before,
+                after: Some(after),
+            },
+        )
+        .await?;
+    Ok(())
+}
