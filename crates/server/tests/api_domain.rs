@@ -82,6 +82,18 @@ async fn a_plan_goes_through_maker_checker_with_its_history() {
             .post("/api/v1/plans", &json!({"definition": "code = 1"}))
             .await;
         assert_eq!(st, 400, "{n}: {v}");
+        // The TOML itself, as an author's file is uploaded.
+        let (st, v) = read(
+            admin
+                .req("POST", "/api/v1/plans")
+                .header("content-type", "application/toml")
+                .body(plan_toml("m50", "50"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((st, v["code"].as_str()), (201, Some("m50")), "{n}: {v}");
 
         let (st, v) = admin.post("/api/v1/plans/m100/submit", &json!({})).await;
         assert_eq!((st, v["status"].as_str()), (200, Some("pending_approval")));
@@ -132,7 +144,7 @@ async fn a_plan_goes_through_maker_checker_with_its_history() {
                 .iter()
                 .map(|p| (p["code"].as_str().unwrap(), p["status"].as_str().unwrap()))
                 .collect::<Vec<_>>(),
-            vec![("m100", "active")]
+            vec![("m100", "active"), ("m50", "draft")]
         );
         let (st, versions) = op.get("/api/v1/plans/m100").await;
         assert_eq!((st, versions.as_array().unwrap().len()), (200, 1));

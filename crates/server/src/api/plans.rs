@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use toll_catalog::lifecycle::{self, Actor, LifecycleError, PlanAction};
 use toll_store::catalog::{PlanVersionView, TransitionView};
@@ -92,12 +92,30 @@ pub struct PlanActionBody {
     pub comment: String,
 }
 
-fn definition(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
-    let d: PlanDefinition = json_body(body)?;
-    if d.definition.trim().is_empty() {
+/// The plan's TOML: the body itself (`application/toml`, `text/plain`), as an author's file
+/// is uploaded, or the `definition` field of a JSON body, as a form sends it.
+fn definition(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<String, ApiError> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let text = match media.as_deref() {
+        None | Some("application/json") => json_body::<PlanDefinition>(body)?.definition,
+        Some("application/toml" | "text/plain") => {
+            let bytes = crate::ingest::body_bytes(body)?;
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::bad("body", "the plan's TOML must be UTF-8"))?
+        }
+        Some(other) => return Err(ApiError::UnsupportedMediaType(other.to_string())),
+    };
+    if text.trim().is_empty() {
         return Err(ApiError::bad("definition", "missing: the plan's TOML"));
     }
-    Ok(d.definition)
+    Ok(text)
 }
 
 async fn audit_plan(
@@ -170,7 +188,8 @@ pub async fn history(
     Ok(Json(h.into_iter().map(PlanTransition::from).collect()))
 }
 
-/// Creates a plan as version 1, a draft authored by the caller.
+/// Creates a plan as version 1, a draft authored by the caller. The body is
+/// `{"definition": "<TOML>"}`, or the TOML itself as `application/toml`.
 #[utoipa::path(post, path = "/api/v1/plans", tag = "plans",
     request_body = PlanDefinition,
     responses((status = 201, body = PlanVersion),
@@ -179,9 +198,10 @@ pub async fn history(
 pub async fn create(
     State(state): State<AppState>,
     p: Principal,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PlanVersion>), ApiError> {
-    let text = definition(body)?;
+    let text = definition(&headers, body)?;
     let v: PlanVersion = state
         .store()
         .create_plan(p.tenant_id(), &text, &actor(&p)?)
@@ -205,9 +225,10 @@ pub async fn edit(
     State(state): State<AppState>,
     p: Principal,
     Path(code): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PlanVersion>, ApiError> {
-    let text = definition(body)?;
+    let text = definition(&headers, body)?;
     let before = state
         .store()
         .plan_version(p.tenant_id(), &code, None)
