@@ -460,7 +460,8 @@ async fn cdrs_are_queried_and_exported_and_a_fixed_suspense_item_is_charged() {
             .top_up(t.id, "b1", m("10"), "pay-b1", "")
             .await
             .unwrap();
-        let srv = Server::start(&e.store, |_| {}).await;
+        // Two rows per CSV export: the bound and its cursor are seen with three records.
+        let srv = Server::start(&e.store, |c| c.csv_export_rows = 2).await;
         let op = Session::login(&srv, "operator").await;
 
         // 61 s to a Beijing fixed line: two started minutes at 0.12; 30 s to a mobile at
@@ -564,6 +565,10 @@ async fn cdrs_are_queried_and_exported_and_a_fixed_suspense_item_is_charged() {
                 .unwrap()
                 .starts_with("text/csv")
         );
+        assert!(
+            r.headers().get("x-toll-next-cursor").is_none(),
+            "two rows fit"
+        );
         let text = r.text().await.unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
@@ -616,6 +621,33 @@ async fn cdrs_are_queried_and_exported_and_a_fixed_suspense_item_is_charged() {
         );
         let (_, all) = get_q(&op, "/api/v1/cdrs", &[("account", "b1")]).await;
         assert_eq!(all["items"].as_array().unwrap().len(), 3);
+        // Three rows now: the export stops at two and says where the rest starts.
+        let r = op
+            .req("GET", &with_query("/api/v1/cdrs.csv", &[("account", "b1")]))
+            .send()
+            .await
+            .unwrap();
+        let cursor = r.headers()["x-toll-next-cursor"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(r.text().await.unwrap().lines().count(), 3);
+        let rest = op
+            .req(
+                "GET",
+                &with_query("/api/v1/cdrs.csv", &[("account", "b1"), ("after", &cursor)]),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(rest.headers().get("x-toll-next-cursor").is_none());
+        let rest = rest.text().await.unwrap();
+        let rest: Vec<&str> = rest.lines().collect();
+        assert_eq!(rest.len(), 2, "{rest:?}");
+        assert!(
+            rest[1].contains(",r3,13700137000,") && rest[1].contains(",0.12,"),
+            "{rest:?}"
+        );
         let (st, _) = op.post(&format!("{path}/reprocess"), &json!({})).await;
         assert_eq!(st, 422, "a resolved item is not re-processed");
         let (st, _) = op.post(&format!("{path}/discard"), &json!({})).await;

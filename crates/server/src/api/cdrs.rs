@@ -5,9 +5,10 @@
 //! token's batches, [`crate::ingest::ingest_batch`]) with the principal's tenant: one reader,
 //! one dedup key, one suspense queue, whichever door a file comes in by.
 //!
-//! The CSV export is bounded: at most [`EXPORT_MAX`] rows per response, in start order; when
-//! more match, the `X-Toll-Next-Cursor` header carries the cursor to pass as `?after=` for the
-//! rest, so an export never holds the server's memory hostage however wide the window.
+//! The CSV export is bounded: at most `csv_export_rows` (default [`EXPORT_MAX`]) rows per
+//! response, in start order; when more match, the `X-Toll-Next-Cursor` header carries the
+//! cursor to pass as `?after=` for the rest, so an export never holds the server's memory
+//! hostage however wide the window.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -28,7 +29,7 @@ use crate::ingest::{BatchParams, batch_kind, body_bytes, ingest_batch, source_of
 use crate::principal::Principal;
 use crate::state::AppState;
 
-/// Most rows of one CSV export.
+/// Most rows of one CSV export by default ([`crate::ServerConfig::csv_export_rows`]).
 pub const EXPORT_MAX: usize = 100_000;
 /// The header naming where an export that stopped at [`EXPORT_MAX`] goes on.
 pub const NEXT_CURSOR: &str = "x-toll-next-cursor";
@@ -193,7 +194,8 @@ pub async fn list(
     .into_response())
 }
 
-/// The same query as CSV (at most 100 000 rows; `X-Toll-Next-Cursor` when more match).
+/// The same query as CSV (at most 100 000 rows by default; `X-Toll-Next-Cursor` names where
+/// the rest starts when more match).
 #[utoipa::path(get, path = "/api/v1/cdrs.csv", tag = "cdrs",
     params(CdrParams),
     responses((status = 200, content_type = "text/csv", body = String,
@@ -229,7 +231,10 @@ const CSV_HEADER: [&str; 17] = [
 ];
 
 async fn export(state: &AppState, p: &Principal, q: &CdrParams) -> Result<Response, ApiError> {
-    let page = toll_store::cdrs::MAX_PAGE;
+    let max = state.config().csv_export_rows.max(1);
+    // One row more than written is asked for, to know whether the export stops early; the
+    // store's page limit must leave room for it.
+    let page = toll_store::cdrs::MAX_PAGE - 1;
     let mut s = search_of(state, p, q, page).await?;
     let cur = p.tenant.currency;
     let csv_err = |e: csv::Error| ApiError::NotStored(format!("writing CSV: {e}"));
@@ -238,9 +243,11 @@ async fn export(state: &AppState, p: &Principal, q: &CdrParams) -> Result<Respon
     let mut written = 0usize;
     let mut next = None;
     loop {
-        s.limit = page.min(EXPORT_MAX - written);
-        let rows = state.store().cdr_search(p.tenant_id(), &s).await?;
-        let full = rows.len() == s.limit;
+        let want = page.min(max - written);
+        s.limit = want + 1;
+        let mut rows = state.store().cdr_search(p.tenant_id(), &s).await?;
+        let more = rows.len() > want;
+        rows.truncate(want);
         let last = rows.last().map(|c| (c.start_ms, c.event_key.clone()));
         for c in rows {
             written += 1;
@@ -266,10 +273,10 @@ async fn export(state: &AppState, p: &Principal, q: &CdrParams) -> Result<Respon
             ])
             .map_err(csv_err)?;
         }
-        if !full {
+        if !more {
             break;
         }
-        if written >= EXPORT_MAX {
+        if written >= max {
             next = last.map(|(ms, key)| format!("{ms}:{key}"));
             break;
         }
