@@ -654,6 +654,49 @@ async fn cdrs_are_queried_and_exported_and_a_fixed_suspense_item_is_charged() {
         assert_eq!(st, 404, "only open items are discarded");
         let (_, open) = op.get("/api/v1/suspense").await;
         assert_eq!(open["items"], json!([]));
+
+        // An Asterisk Master.csv as the switch writes it (Beijing time), through the same
+        // pipeline; sent twice, charged once.
+        let (src, dst, t0) = ("13700137000", "01088886666", "2026-11-23 15:00:00");
+        let ast = format!(
+            r#""","{src}","{dst}","from-internal","""x"" <{src}>","PJSIP/1001-0001","PJSIP/trunk-0002","Dial","PJSIP/{dst}@trunk","{t0}","{t0}","{t0}",61,61,"ANSWERED","BILLING","ast-1",""
+"#
+        );
+        for (charged, duplicate) in [(1, 0), (0, 1)] {
+            let (st, r) = read(
+                op.req("POST", "/api/v1/cdrs?source=pbx-ast&format=asterisk")
+                    .header("content-type", "text/csv")
+                    .body(ast.clone())
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(st, 200, "{n}: {r}");
+            assert_eq!(
+                (&r["charged"], &r["duplicate"]),
+                (&json!(charged), &json!(duplicate)),
+                "{r}"
+            );
+        }
+        assert_eq!(
+            e.store.account(t.id, "b1").await.unwrap().balance,
+            m("9.35")
+        );
+        let (_, log) = Session::login(&srv, "admin")
+            .await
+            .get("/api/v1/audit")
+            .await;
+        assert!(
+            log["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["action"] == "cdrs.upload"
+                    && i["entity_key"] == "pbx-ast"
+                    && i["after"]["report"]["charged"] == 1),
+            "{log}"
+        );
         srv.stop().await;
     }
 }
