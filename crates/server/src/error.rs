@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use toll_charging::ledger::LedgerError;
 use toll_ingest::pipeline::BatchReport;
 use toll_ingest::pipeline::feed::FeedError;
 use toll_store::StoreError;
@@ -74,6 +75,9 @@ pub enum ApiError {
     /// The event cannot be rated (no matching destination, no rate at that time …).
     #[error("cannot rate: {0}")]
     Unratable(String),
+    /// The maker–checker rule: the author of a plan version cannot approve or reject it.
+    #[error("{0}")]
+    MakerChecker(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -172,6 +176,39 @@ fn store_problem(e: &StoreError) -> Problem {
             detail.clone(),
         )
         .with("reason", json!(reason)),
+        // The ledger's refusals are the client's to fix (or to know), not internal errors: a
+        // prepaid wallet without the money, a payment reference reused for another amount,
+        // an amount or memo out of bounds.
+        StoreError::Ledger(l) => match l {
+            LedgerError::Insufficient { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insufficient_balance",
+                "Insufficient balance",
+                detail,
+            ),
+            LedgerError::KeyReused { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "key_reused",
+                "Reference already used",
+                detail,
+            ),
+            LedgerError::InvalidKey(_)
+            | LedgerError::MemoTooLong { .. }
+            | LedgerError::MemoControlChar
+            | LedgerError::NonPositiveAmount { .. }
+            | LedgerError::AmountTooLarge { .. } => {
+                Problem::new(StatusCode::BAD_REQUEST, "invalid", "Invalid input", detail)
+            }
+            other => {
+                tracing::error!(error = ?other, "ledger refused a posting");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "an internal error occurred; it was logged".into(),
+                )
+            }
+        },
         e if e.is_transient() => {
             tracing::warn!(error = %e, "database unavailable");
             Problem::new(
@@ -387,6 +424,12 @@ impl IntoResponse for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unratable",
                 "Cannot rate",
+                detail,
+            ),
+            ApiError::MakerChecker(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "maker_checker",
+                "Another user must check this",
                 detail,
             ),
             ApiError::Store(e) => store_problem(&e),

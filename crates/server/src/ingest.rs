@@ -25,7 +25,7 @@ use toll_store::open_calls::MAX_ID_LEN;
 use crate::auth::Ingestor;
 use crate::calls::parse_json;
 use crate::error::{ApiError, DeadLetters};
-use crate::state::AppState;
+use crate::state::{AppState, TenantIngest};
 
 /// The reader name kept with suspense items of JSON and NDJSON bodies (they keep their JSON
 /// form, which is what re-processing reads).
@@ -230,8 +230,18 @@ pub async fn batch(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchReport>, ApiError> {
     let Query(p) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    source_of(&p)?;
+    let kind = body_kind(&headers, p.format.as_deref())?;
+    let ti = state.tenant(&tenant).await?;
+    let body = body_bytes(body)?;
+    ingest_body(&state, &ti, p, kind, body).await.map(Json)
+}
+
+/// The feed's name from `?source=`: required, with each record's id it is the dedup key.
+pub(crate) fn source_of(p: &BatchParams) -> Result<String, ApiError> {
     let source = p
         .source
+        .clone()
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiError::bad("source", "missing: name the feed, e.g. ?source=pbx-bj-1"))?;
     if source.len() > MAX_ID_LEN {
@@ -240,9 +250,38 @@ pub async fn batch(
             format!("longer than {MAX_ID_LEN} bytes"),
         ));
     }
-    let kind = body_kind(&headers, p.format.as_deref())?;
-    let ti = state.tenant(&tenant).await?;
-    let body = body_bytes(body)?;
+    Ok(source)
+}
+
+/// The body's kind from its media type and `?format=`, checked before the body is read.
+pub(crate) fn batch_kind(headers: &HeaderMap, p: &BatchParams) -> Result<BodyKind, ApiError> {
+    body_kind(headers, p.format.as_deref()).map(BodyKind)
+}
+
+/// How a batch's body is read (opaque outside this module).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyKind(Body);
+
+/// Reads and charges a batch for a tenant: the one code path of the ingest token's batches and
+/// of the REST API's CDR uploads (which take the principal's tenant).
+pub(crate) async fn ingest_batch(
+    state: &AppState,
+    ti: &TenantIngest,
+    p: BatchParams,
+    kind: BodyKind,
+    body: Bytes,
+) -> Result<BatchReport, ApiError> {
+    ingest_body(state, ti, p, kind.0, body).await
+}
+
+async fn ingest_body(
+    state: &AppState,
+    ti: &TenantIngest,
+    p: BatchParams,
+    kind: Body,
+    body: Bytes,
+) -> Result<BatchReport, ApiError> {
+    let source = source_of(&p)?;
     let zone = p.zone.unwrap_or_else(|| ti.tenant.time_zone.clone());
     let max = state.config().max_records;
     let template = p.template;
@@ -289,5 +328,5 @@ pub async fn batch(
             report: Some(report),
         })));
     }
-    Ok(Json(report))
+    Ok(report)
 }

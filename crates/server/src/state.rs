@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub session_ttl: Duration,
     /// Session cookies carry `Secure` (set when serving TLS).
     pub secure_cookies: bool,
+    /// Most rows of one CSV export of CDRs; the rest is one `X-Toll-Next-Cursor` away. Bounds
+    /// the memory an export takes whatever the window asked for.
+    pub csv_export_rows: usize,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(300),
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
+            csv_export_rows: crate::api::cdrs::EXPORT_MAX,
         }
     }
 }

@@ -11,104 +11,11 @@ mod common_server;
 
 use std::io::Write as _;
 
-use common_server::{Server, TARIFF, acme, read};
+use common_server::{PASSWORD, Server, Session, TARIFF, people, read};
 use serde_json::{Value, json};
-use toll_core::Currency;
 use toll_server::access::{Perm, role_allows};
 use toll_server::api::route_table;
-use toll_store::Store;
-use toll_store::users::{NewUser, Role};
-
-const PASSWORD: &str = "correct horse battery";
-
-/// Users of every role in `acme` (login = role name) and an admin `beta-admin` of tenant
-/// `beta`.
-async fn people(s: &Store) {
-    let t = acme(s).await;
-    let hash = toll_server::secrets::hash_password(PASSWORD.into())
-        .await
-        .unwrap();
-    for role in Role::ALL {
-        let account = (role == Role::Customer).then_some("a1");
-        s.create_user(
-            t.id,
-            &NewUser {
-                login: role.as_str(),
-                display_name: &format!("{role} 用户"),
-                password_hash: &hash,
-                role,
-                account_code: account,
-            },
-        )
-        .await
-        .unwrap();
-    }
-    let beta = s
-        .create_tenant("beta", "Beta", Currency::CNY, "Asia/Shanghai")
-        .await
-        .unwrap();
-    s.create_user(
-        beta.id,
-        &NewUser {
-            login: "beta-admin",
-            display_name: "Beta admin",
-            password_hash: &hash,
-            role: Role::Admin,
-            account_code: None,
-        },
-    )
-    .await
-    .unwrap();
-}
-
-/// A client signed in as `login` (its cookie jar holds the session).
-struct Session {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Session {
-    async fn login(srv: &Server, login: &str) -> Session {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let r = client
-            .post(srv.at("/api/v1/session"))
-            .json(&json!({"login": login, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let (status, body) = read(r).await;
-        assert_eq!(status, 200, "{login}: {body}");
-        assert!(
-            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-            "{cookie}"
-        );
-        Session {
-            client,
-            base: srv.url.clone(),
-        }
-    }
-
-    fn req(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        self.client.request(m, format!("{}{path}", self.base))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        read(self.req("GET", path).send().await.unwrap()).await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        read(self.req("POST", path).json(body).send().await.unwrap()).await
-    }
-}
+use toll_store::users::Role;
 
 fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     let mut buf = std::io::Cursor::new(Vec::new());

@@ -117,7 +117,7 @@ pub(crate) struct CdrRow<'a> {
     pub seq: Option<i64>,
 }
 
-const COLUMNS: &str = "event_key, source, record_id, import_id, subscriber_id, account_id, \
+pub(crate) const COLUMNS: &str = "event_key, source, record_id, import_id, subscriber_id, account_id, \
      caller, callee, destination, start_ms, utc_offset_s, answer_ms, end_ms, usage, quantity, \
      category, subject, rated_usage, cost, matched_prefix, destination_id, carrier, region, \
      default_rated, amount, covered, ledger_seq, call_id, rated_ms, priced_by, rerated, swept";
@@ -279,44 +279,7 @@ impl Store {
         }
         let mut tx = self.read().await?;
         let rows = tx.all(stmt).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredCdr {
-                    event_key: r.text(0)?,
-                    source: r.text(1)?,
-                    record_id: r.text(2)?,
-                    import_id: r.opt_i64(3)?,
-                    subscriber_id: r.i64(4)?,
-                    account_id: r.i64(5)?,
-                    caller: r.text(6)?,
-                    callee: r.text(7)?,
-                    destination: r.opt_text(8)?,
-                    start_ms: r.i64(9)?,
-                    utc_offset_s: r.i64(10)?,
-                    answer_ms: r.opt_i64(11)?,
-                    end_ms: r.opt_i64(12)?,
-                    usage: r.text(13)?,
-                    quantity: r.i64(14)?,
-                    category: r.text(15)?,
-                    subject: r.text(16)?,
-                    rated_usage: r.opt_i64(17)?,
-                    cost: r.opt_i64(18)?.map(Micros),
-                    matched_prefix: r.opt_text(19)?,
-                    destination_id: r.opt_text(20)?,
-                    carrier: r.opt_text(21)?,
-                    region: r.opt_text(22)?,
-                    default_rated: r.i64(23)? != 0,
-                    amount: Micros(r.i64(24)?),
-                    covered: r.i64(25)?,
-                    ledger_seq: r.opt_i64(26)?,
-                    call_id: r.opt_text(27)?,
-                    rated_ms: r.i64(28)?,
-                    priced_by: r.text(29)?,
-                    rerated: r.i64(30)?,
-                    swept: r.i64(31)? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_cdr).collect()
     }
 
     /// How many rated CDRs a tenant has, and their charged total.
@@ -330,6 +293,44 @@ impl Store {
             .await?;
         Ok((r.i64(0)?, Micros(r.i64(1)?)))
     }
+}
+
+/// A row of [`COLUMNS`] as a stored CDR.
+pub(crate) fn stored_cdr(r: &crate::db::DbRow) -> Result<StoredCdr, StoreError> {
+    Ok(StoredCdr {
+        event_key: r.text(0)?,
+        source: r.text(1)?,
+        record_id: r.text(2)?,
+        import_id: r.opt_i64(3)?,
+        subscriber_id: r.i64(4)?,
+        account_id: r.i64(5)?,
+        caller: r.text(6)?,
+        callee: r.text(7)?,
+        destination: r.opt_text(8)?,
+        start_ms: r.i64(9)?,
+        utc_offset_s: r.i64(10)?,
+        answer_ms: r.opt_i64(11)?,
+        end_ms: r.opt_i64(12)?,
+        usage: r.text(13)?,
+        quantity: r.i64(14)?,
+        category: r.text(15)?,
+        subject: r.text(16)?,
+        rated_usage: r.opt_i64(17)?,
+        cost: r.opt_i64(18)?.map(Micros),
+        matched_prefix: r.opt_text(19)?,
+        destination_id: r.opt_text(20)?,
+        carrier: r.opt_text(21)?,
+        region: r.opt_text(22)?,
+        default_rated: r.i64(23)? != 0,
+        amount: Micros(r.i64(24)?),
+        covered: r.i64(25)?,
+        ledger_seq: r.opt_i64(26)?,
+        call_id: r.opt_text(27)?,
+        rated_ms: r.i64(28)?,
+        priced_by: r.text(29)?,
+        rerated: r.i64(30)?,
+        swept: r.i64(31)? != 0,
+    })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod listing;
 pub mod open_calls;
 pub mod partition_locks;
 pub mod renewals;

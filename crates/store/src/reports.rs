@@ -181,7 +181,7 @@ impl Store {
     }
 
     /// The lines of an account, by number.
-    pub async fn account_lines(
+    pub async fn account_line_rows(
         &self,
         tenant: TenantId,
         account: &str,
@@ -227,7 +227,7 @@ impl Store {
     }
 
     /// CDRs of a window, newest first, by number and/or account.
-    pub async fn cdr_search(
+    pub async fn cdr_page(
         &self,
         tenant: TenantId,
         s: &CdrSearch,

@@ -245,7 +245,7 @@ impl Store {
         let mut tx = self.begin().await?;
         // Chargers cache lines, subscriptions and buckets: tell them this changes some.
         crate::ledger::bump_epoch(&mut tx, t).await?;
-        let cur = current(&mut tx, t, subscription).await?;
+        let cur = current(&mut tx, t, subscription, true).await?;
         let old_def = PlanDef::from_str(&cur.definition)
             .map_err(|e| StoreError::Corrupt(format!("stored plan: {e}")))?;
         let new = active_version(&mut tx, t, to_plan).await?;
@@ -271,35 +271,14 @@ impl Store {
                 ("period_end", end, Micros::ZERO, Micros::ZERO)
             }
             ChangeWhen::Now(d) => {
-                let p = proration::prorate(
-                    old_def.base_fee(),
-                    new_def.base_fee(),
-                    period,
-                    d,
-                    fee_rounding(tenant)?,
-                )
-                .map_err(|e| StoreError::invalid("date", e.to_string()))?;
-                (
-                    "now",
-                    d,
-                    to_micros("credit", p.credit)?,
-                    to_micros("charge", p.charge)?,
-                )
+                let (_, credit, charge) = settle_by_days(tenant, &old_def, &new_def, period, d)?;
+                ("now", d, credit, charge)
             }
         };
-        // A retried change finds the subscription already on the target (refused below), and a
+        // A retried change finds the subscription already on the target (refused here), and a
         // late retry after another change would take effect before it (refused further down):
         // a change is never settled twice.
-        if new.id == cur.version_id {
-            return Err(StoreError::Refused(
-                "the subscription is already on that version".into(),
-            ));
-        }
-        if new_def.currency() != old_def.currency() {
-            return Err(StoreError::Refused(
-                "a plan change cannot change the currency".into(),
-            ));
-        }
+        check_change(cur.version_id, new.id, &old_def, &new_def)?;
         // History only moves forward: a change cannot take effect before the last one did.
         if let Some(r) = tx
             .opt(
@@ -420,6 +399,50 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Why changing from version `from` to version `to` is refused whatever the day: the change
+/// and its preview ([`Store::preview_plan_change`]) ask the same.
+pub(crate) fn check_change(
+    from: i64,
+    to: i64,
+    old_def: &PlanDef,
+    new_def: &PlanDef,
+) -> Result<(), StoreError> {
+    if from == to {
+        return Err(StoreError::Refused(
+            "the subscription is already on that version".into(),
+        ));
+    }
+    if new_def.currency() != old_def.currency() {
+        return Err(StoreError::Refused(
+            "a plan change cannot change the currency".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What a change on `day` within `period` credits (the old fee's unused days) and charges (the
+/// new fee's remaining days), in the currency's minor units: one computation for the change
+/// and its preview, so a quoted amount is the posted amount.
+pub(crate) fn settle_by_days(
+    tenant: &Tenant,
+    old_def: &PlanDef,
+    new_def: &PlanDef,
+    period: Period,
+    day: Date,
+) -> Result<(proration::Proration, Micros, Micros), StoreError> {
+    let p = proration::prorate(
+        old_def.base_fee(),
+        new_def.base_fee(),
+        period,
+        day,
+        fee_rounding(tenant)?,
+    )
+    .map_err(|e| StoreError::invalid("date", e.to_string()))?;
+    let credit = to_micros("credit", p.credit)?;
+    let charge = to_micros("charge", p.charge)?;
+    Ok((p, credit, charge))
 }
 
 /// Posts a one-leg transaction.
@@ -559,23 +582,30 @@ pub(crate) async fn grant_buckets(
     Ok(())
 }
 
-struct Current {
-    version_id: i64,
-    definition: String,
-    anchor: String,
-    wallet: i64,
+pub(crate) struct Current {
+    pub(crate) version_id: i64,
+    pub(crate) definition: String,
+    pub(crate) anchor: String,
+    pub(crate) wallet: i64,
     /// The end of the last period granted: where a change at period end takes effect (the
     /// next renewal), even when that renewal is overdue.
-    period_end: Option<String>,
+    pub(crate) period_end: Option<String>,
 }
 
-async fn current(tx: &mut Tx, tenant: TenantId, sub: i64) -> Result<Current, StoreError> {
+/// The subscription's current plan and wallet; `lock` takes the row (a change is about to be
+/// written) — a preview reads it in a read-only transaction, where a lock is refused.
+pub(crate) async fn current(
+    tx: &mut Tx,
+    tenant: TenantId,
+    sub: i64,
+    lock: bool,
+) -> Result<Current, StoreError> {
     let sql = format!(
         "SELECT s.plan_version_id, v.definition, s.anchor_date, a.wallet_id, v.status, \
          s.period_end FROM subscriptions s JOIN plan_versions v ON v.id = s.plan_version_id \
          JOIN accounts a ON a.id = s.account_id \
          WHERE s.tenant_id = $1 AND s.id = $2 AND s.status = 'active'{}",
-        if tx.for_update().is_empty() {
+        if !lock || tx.for_update().is_empty() {
             ""
         } else {
             " FOR UPDATE OF s"

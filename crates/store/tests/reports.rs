@@ -47,7 +47,7 @@ async fn account_list_lines_subscriptions_and_empty_day() {
                 .is_empty()
         );
 
-        let lines = s.account_lines(t.id, "a1").await.unwrap();
+        let lines = s.account_line_rows(t.id, "a1").await.unwrap();
         assert_eq!(lines.len(), 1, "{}", e.name);
         assert_eq!(lines[0].number, LINE, "{}", e.name);
         assert_eq!(
@@ -62,7 +62,7 @@ async fn account_list_lines_subscriptions_and_empty_day() {
         assert!(day.per_hour.is_empty(), "{}", e.name);
         assert_eq!(s.suspense_open_count(t.id).await.unwrap(), 0, "{}", e.name);
         let found = s
-            .cdr_search(
+            .cdr_page(
                 t.id,
                 &CdrSearch {
                     from_ms: 0,

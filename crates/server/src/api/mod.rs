@@ -7,16 +7,23 @@
 //! role tests walk — is read back from it; a route cannot be mounted without a guard or
 //! documented with a permission it does not check.
 
+pub mod accounts;
 pub mod audit;
+pub mod cdrs;
 pub mod idempotency;
 pub mod keys;
+pub mod ledger;
+pub mod me;
+pub mod plans;
 pub mod rating;
 pub mod session;
+pub mod suspense;
 pub mod tariffs;
 pub mod types;
 pub mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -96,6 +103,94 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
     add(
         Some(Perm::AuditRead),
         OpenApiRouter::new().routes(routes!(audit::list)),
+    );
+    add(
+        Some(Perm::PlanRead),
+        OpenApiRouter::new()
+            .routes(routes!(plans::list))
+            .routes(routes!(plans::versions))
+            .routes(routes!(plans::history)),
+    );
+    add(
+        Some(Perm::PlanEdit),
+        OpenApiRouter::new()
+            .routes(routes!(plans::create))
+            .routes(routes!(plans::edit))
+            .routes(routes!(plans::submit)),
+    );
+    add(
+        Some(Perm::PlanApprove),
+        OpenApiRouter::new()
+            .routes(routes!(plans::approve))
+            .routes(routes!(plans::reject)),
+    );
+    add(
+        Some(Perm::PlanPublish),
+        OpenApiRouter::new()
+            .routes(routes!(plans::activate))
+            .routes(routes!(plans::retire)),
+    );
+    add(
+        Some(Perm::AccountRead),
+        OpenApiRouter::new()
+            .routes(routes!(accounts::list))
+            .routes(routes!(accounts::get))
+            .routes(routes!(accounts::subscription))
+            .routes(routes!(accounts::preview_change))
+            .routes(routes!(accounts::changes))
+            .routes(routes!(me::list_requests)),
+    );
+    add(
+        Some(Perm::AccountWrite),
+        OpenApiRouter::new()
+            .routes(routes!(accounts::create_customer))
+            .routes(routes!(accounts::create_account))
+            .routes(routes!(accounts::add_subscriber))
+            .routes(routes!(accounts::subscribe))
+            .routes(routes!(accounts::change_plan)),
+    );
+    add(
+        Some(Perm::TopUp),
+        OpenApiRouter::new().routes(routes!(ledger::top_up)),
+    );
+    add(
+        Some(Perm::LedgerRead),
+        OpenApiRouter::new()
+            .routes(routes!(ledger::entries))
+            .routes(routes!(ledger::verify)),
+    );
+    add(
+        Some(Perm::CdrRead),
+        OpenApiRouter::new()
+            .routes(routes!(cdrs::list))
+            .routes(routes!(cdrs::csv)),
+    );
+    // A CDR file is larger than a JSON request: the ingestion limit applies.
+    add(
+        Some(Perm::CdrWrite),
+        OpenApiRouter::new()
+            .routes(routes!(cdrs::upload))
+            .layer(DefaultBodyLimit::max(state.config().max_body_bytes)),
+    );
+    add(
+        Some(Perm::SuspenseRead),
+        OpenApiRouter::new()
+            .routes(routes!(suspense::list))
+            .routes(routes!(suspense::get)),
+    );
+    add(
+        Some(Perm::SuspenseWrite),
+        OpenApiRouter::new()
+            .routes(routes!(suspense::edit))
+            .routes(routes!(suspense::reprocess))
+            .routes(routes!(suspense::discard)),
+    );
+    add(
+        Some(Perm::SelfService),
+        OpenApiRouter::new()
+            .routes(routes!(me::account))
+            .routes(routes!(me::usage))
+            .routes(routes!(me::request_top_up)),
     );
     (router, doc)
 }

@@ -1277,7 +1277,7 @@ async fn account_summary(
     let store = state.store();
     let a = store.account(p.tenant_id(), code).await?;
     let cur = a.currency.as_str();
-    let lines = store.account_lines(p.tenant_id(), code).await?;
+    let lines = store.account_line_rows(p.tenant_id(), code).await?;
     let mut allowances = vec![];
     let now = toll_store::now_ms();
     for id in store.account_subscription_ids(p.tenant_id(), code).await? {
@@ -1299,7 +1299,7 @@ async fn account_summary(
         }
     }
     let recent = store
-        .cdr_search(
+        .cdr_page(
             p.tenant_id(),
             &CdrSearch {
                 from_ms: 0,
@@ -1535,7 +1535,7 @@ pub async fn cdrs(
     let found = match f.search(&p, page * PAGE, PAGE + 1) {
         Ok(s) => state
             .store()
-            .cdr_search(p.tenant_id(), &s)
+            .cdr_page(p.tenant_id(), &s)
             .await
             .map_err(ApiError::from),
         Err(e) => Err(e),
@@ -1595,7 +1595,7 @@ pub async fn cdrs_csv(
     let rows = match f.search(&p, 0, toll_store::reports::MAX_LIST) {
         Ok(s) => state
             .store()
-            .cdr_search(p.tenant_id(), &s)
+            .cdr_page(p.tenant_id(), &s)
             .await
             .map_err(ApiError::from),
         Err(e) => Err(e),

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use toll_core::{Currency, Micros};
 use toll_ingest::Cleansing;
@@ -14,6 +15,7 @@ use toll_rating::Tariff;
 use toll_rating::source::SourceFile;
 use toll_server::{AppState, IngestToken, ServerConfig};
 use toll_store::accounts::AccountMode;
+use toll_store::users::{NewUser, Role};
 use toll_store::{Store, Tenant};
 
 pub const TOKEN: &str = "test-ingest-token-0123456789";
@@ -102,6 +104,97 @@ pub async fn acme(s: &Store) -> Tenant {
 
 pub async fn balance(s: &Store, t: &Tenant, account: &str) -> Micros {
     s.account(t.id, account).await.unwrap().balance
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Users of every role in `acme` (login = role name) and an admin `beta-admin` of tenant
+/// `beta`.
+pub async fn people(s: &Store) {
+    let t = acme(s).await;
+    let hash = toll_server::secrets::hash_password(PASSWORD.into())
+        .await
+        .unwrap();
+    for role in Role::ALL {
+        let account = (role == Role::Customer).then_some("a1");
+        s.create_user(
+            t.id,
+            &NewUser {
+                login: role.as_str(),
+                display_name: &format!("{role} 用户"),
+                password_hash: &hash,
+                role,
+                account_code: account,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let beta = s
+        .create_tenant("beta", "Beta", Currency::CNY, "Asia/Shanghai")
+        .await
+        .unwrap();
+    s.create_user(
+        beta.id,
+        &NewUser {
+            login: "beta-admin",
+            display_name: "Beta admin",
+            password_hash: &hash,
+            role: Role::Admin,
+            account_code: None,
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// A client signed in as `login` (its cookie jar holds the session).
+pub struct Session {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Session {
+    pub async fn login(srv: &Server, login: &str) -> Session {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let r = client
+            .post(srv.at("/api/v1/session"))
+            .json(&json!({"login": login, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let (status, body) = read(r).await;
+        assert_eq!(status, 200, "{login}: {body}");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        Session {
+            client,
+            base: srv.url.clone(),
+        }
+    }
+
+    pub fn req(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        self.client.request(m, format!("{}{path}", self.base))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        read(self.req("GET", path).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        read(self.req("POST", path).json(body).send().await.unwrap()).await
+    }
 }
 
 /// A running server.
