@@ -84,6 +84,10 @@ pub fn router(state: AppState) -> Router {
         // refused by their Sec-Fetch-Site / Origin; API clients send neither and pass.
         .layer(tower_http::csrf::CsrfLayer::new())
         .layer(axum::middleware::from_fn(error::problem_for_bare_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

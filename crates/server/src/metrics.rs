@@ -13,55 +13,186 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Upper bounds of the latency buckets, in microseconds.
-const BUCKETS_US: [u64; 14] = [
-    500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
-    2_000_000, 5_000_000, 10_000_000,
+/// Upper bounds of the request latency buckets, in nanoseconds (0.1 ms … 10 s).
+const REQUEST_BUCKETS_NS: &[u64] = &[
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    200_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// Upper bounds of the rating latency buckets, in nanoseconds (0.25 µs … 1 ms): one event is
+/// priced in about a microsecond.
+const RATING_BUCKETS_NS: &[u64] = &[
+    250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 1_000_000,
 ];
 
 /// A latency histogram with fixed buckets, updated without locks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Histogram {
+    bounds_ns: &'static [u64],
     /// Per bucket (not cumulative); the last slot counts what exceeds every bound.
-    counts: [AtomicU64; BUCKETS_US.len() + 1],
-    sum_us: AtomicU64,
+    counts: Box<[AtomicU64]>,
+    sum_ns: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram::new(REQUEST_BUCKETS_NS)
+    }
 }
 
 impl Histogram {
+    pub fn new(bounds_ns: &'static [u64]) -> Histogram {
+        Histogram {
+            bounds_ns,
+            counts: (0..=bounds_ns.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// For rating: sub-microsecond buckets.
+    pub fn for_rating() -> Histogram {
+        Histogram::new(RATING_BUCKETS_NS)
+    }
+
     pub fn observe(&self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let i = BUCKETS_US
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let i = self
+            .bounds_ns
             .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(BUCKETS_US.len());
+            .position(|b| ns <= *b)
+            .unwrap_or(self.bounds_ns.len());
         if let Some(c) = self.counts.get(i) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str) {
+    /// Writes the series of `name`, each with `labels` (`key="value",…` or empty) first.
+    fn render_labelled(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0u64;
-        for (b, c) in BUCKETS_US.iter().zip(&self.counts) {
+        for (b, c) in self.bounds_ns.iter().zip(self.counts.iter()) {
             cumulative += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", seconds(*b));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}",
+                seconds_ns(*b)
+            );
         }
         if let Some(c) = self.counts.last() {
             cumulative += c.load(Ordering::Relaxed);
         }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
         let _ = writeln!(
             out,
-            "{name}_sum {}",
-            seconds(self.sum_us.load(Ordering::Relaxed))
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
         );
-        let _ = writeln!(out, "{name}_count {cumulative}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{braces} {}",
+            seconds_ns(self.sum_ns.load(Ordering::Relaxed))
+        );
+        let _ = writeln!(out, "{name}_count{braces} {cumulative}");
+    }
+
+    fn render(&self, out: &mut String, name: &str) {
+        self.render_labelled(out, name, "");
     }
 }
 
-/// Microseconds as decimal seconds, without floats.
-fn seconds(us: u64) -> String {
-    let s = format!("{}.{:06}", us / 1_000_000, us % 1_000_000);
+/// Request latency per route (the route's pattern, not the path: bounded cardinality) and
+/// answer class.
+#[derive(Debug, Default)]
+pub struct RouteMetrics {
+    routes:
+        std::sync::RwLock<std::collections::BTreeMap<(String, String, &'static str), Histogram>>,
+}
+
+/// Most distinct (method, route, class) series kept: the router's routes bound them already.
+const MAX_ROUTE_SERIES: usize = 2_000;
+
+impl RouteMetrics {
+    pub fn observe(&self, method: &str, route: &str, status: u16, d: Duration) {
+        let class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        if let Ok(m) = self.routes.read()
+            && let Some(h) = m.get(&(method.to_string(), route.to_string(), class))
+        {
+            h.observe(d);
+            return;
+        }
+        if let Ok(mut m) = self.routes.write() {
+            if m.len() >= MAX_ROUTE_SERIES {
+                return;
+            }
+            m.entry((method.to_string(), route.to_string(), class))
+                .or_default()
+                .observe(d);
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        out.push_str("# HELP toll_http_request_duration_seconds Time to answer a request, by method, route and status class.\n");
+        out.push_str("# TYPE toll_http_request_duration_seconds histogram\n");
+        if let Ok(m) = self.routes.read() {
+            for ((method, route, class), h) in m.iter() {
+                let labels = format!(
+                    "method=\"{}\",route=\"{}\",status=\"{class}\"",
+                    label(method),
+                    label(route)
+                );
+                h.render_labelled(out, "toll_http_request_duration_seconds", &labels);
+            }
+        }
+    }
+}
+
+/// Times every routed request (a layer over the router: the matched route is known).
+pub async fn track(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let res = next.run(req).await;
+    if let Some(route) = route {
+        state
+            .route_metrics()
+            .observe(&method, &route, res.status().as_u16(), started.elapsed());
+    }
+    res
+}
+
+/// Nanoseconds as decimal seconds, without floats.
+fn seconds_ns(ns: u64) -> String {
+    let s = format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -180,6 +311,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     state
         .call_end_latency()
         .render(&mut out, "toll_call_end_seconds");
+    out.push_str("# HELP toll_rating_seconds Time to price one event with the active tariff (POST /api/v1/rate, /authorize).\n");
+    out.push_str("# TYPE toll_rating_seconds histogram\n");
+    state
+        .rating_latency()
+        .render(&mut out, "toll_rating_seconds");
+    state.route_metrics().render(&mut out);
     let mut res = (StatusCode::OK, out).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -194,10 +331,11 @@ mod tests {
 
     #[test]
     fn seconds_print_exactly() {
-        assert_eq!(seconds(500), "0.0005");
-        assert_eq!(seconds(1_000_000), "1");
-        assert_eq!(seconds(2_500_000), "2.5");
-        assert_eq!(seconds(0), "0");
+        assert_eq!(seconds_ns(250), "0.00000025");
+        assert_eq!(seconds_ns(1_000_000_000), "1");
+        assert_eq!(seconds_ns(500_000), "0.0005");
+        assert_eq!(seconds_ns(2_500_000_000), "2.5");
+        assert_eq!(seconds_ns(0), "0");
     }
 
     #[test]

@@ -99,6 +99,8 @@ struct Inner {
     tenants: Mutex<HashMap<String, Arc<TenantIngest>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     call_end_latency: Arc<Histogram>,
+    rating_latency: Histogram,
+    route_metrics: crate::metrics::RouteMetrics,
     /// Tenants of principals, by id (a tenant's slug, currency and zone never change).
     tenants_by_id: Mutex<HashMap<TenantId, Tenant>>,
     tariffs: crate::tariff_cache::TariffCache,
@@ -121,6 +123,8 @@ impl AppState {
             tenants: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             call_end_latency: Arc::new(Histogram::default()),
+            rating_latency: Histogram::for_rating(),
+            route_metrics: crate::metrics::RouteMetrics::default(),
             tenants_by_id: Mutex::new(HashMap::new()),
             tariffs: crate::tariff_cache::TariffCache::default(),
             logins: crate::login_limit::LoginLimiter::default(),
@@ -174,6 +178,14 @@ impl AppState {
 
     pub fn settings(&self) -> &PipelineSettings {
         &self.0.settings
+    }
+
+    pub(crate) fn rating_latency(&self) -> &Histogram {
+        &self.0.rating_latency
+    }
+
+    pub(crate) fn route_metrics(&self) -> &crate::metrics::RouteMetrics {
+        &self.0.route_metrics
     }
 
     pub(crate) fn call_end_latency(&self) -> &Histogram {

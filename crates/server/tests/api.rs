@@ -325,6 +325,41 @@ async fn tariffs_upload_activate_rate_authorize_and_audit() {
             .unwrap();
         assert_eq!(read(r).await.0, 415);
 
+        // Metrics: per-route latency (by the route's pattern) and rating latency.
+        let metrics = reqwest::get(srv.at("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let count = |series: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0)
+        };
+        // Rated: 150 s on v1, the UK (unratable), the 1 h authorisation, 150 s on v2; the bad
+        // bodies and the call before activation never reached the tariff.
+        assert_eq!(count("toll_rating_seconds_count "), 4, "{metrics}");
+        assert_eq!(
+            count(
+                "toll_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/rate\",status=\"2xx\"} "
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                "toll_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/rate\",status=\"4xx\"} "
+            ),
+            4
+        );
+        assert_eq!(
+            count(
+                "toll_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/tariffs/{code}/versions/{version}/activate\",status=\"2xx\"} "
+            ),
+            2
+        );
+
         // The audit log: uploads and activations, by whom, newest first.
         let auditor = Session::login(&srv, "auditor").await;
         let (st, log) = auditor.get("/api/v1/audit?limit=3").await;

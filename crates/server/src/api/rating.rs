@@ -108,8 +108,10 @@ pub async fn rate(
     let active = state.tariffs().active(state.store(), p.tenant_id()).await?;
     let t = r.text(&p.tenant.slug);
     let ev = t.parse().map_err(|e| ApiError::bad(e.field, e.reason))?;
-    let rated =
-        toll_rating::rate(&active.tariff, &ev).map_err(|e| ApiError::Unratable(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let rated = toll_rating::rate(&active.tariff, &ev);
+    state.rating_latency().observe(started.elapsed());
+    let rated = rated.map_err(|e| ApiError::Unratable(e.to_string()))?;
     Ok(Json(rated_view(&active.tariff, &ev, &rated)))
 }
 
@@ -137,7 +139,9 @@ pub async fn authorize(
     let active = state.tariffs().active(state.store(), p.tenant_id()).await?;
     let t = r.text(&p.tenant.slug);
     let ev = t.parse().map_err(|e| ApiError::bad(e.field, e.reason))?;
-    let m = toll_rating::max_usage(&active.tariff, &ev, balance)
-        .map_err(|e| ApiError::Unratable(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let m = toll_rating::max_usage(&active.tariff, &ev, balance);
+    state.rating_latency().observe(started.elapsed());
+    let m = m.map_err(|e| ApiError::Unratable(e.to_string()))?;
     Ok(Json(max_usage_view(&ev, &m)))
 }
