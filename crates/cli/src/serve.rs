@@ -40,6 +40,13 @@ pub struct ServeArgs {
     /// Call ends queued per tenant before new ones are refused (503 with Retry-After).
     #[arg(long, default_value_t = 20_000)]
     pub call_queue: usize,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Session cookies are
+    /// then marked Secure.
+    #[arg(long, env = "TOLL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "TOLL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub rules: PipelineRules,
 }
@@ -99,6 +106,7 @@ pub async fn run(db: &DbArgs, args: &ServeArgs) -> anyhow::Result<()> {
         call_batch: args.call_batch,
         call_flush: duration("call-flush", &args.call_flush)?,
         call_queue: args.call_queue,
+        secure_cookies: args.tls_cert.is_some(),
         ..ServerConfig::default()
     };
     if config.max_call_duration.is_zero() {
@@ -109,10 +117,28 @@ pub async fn run(db: &DbArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "toll serve listening");
-    toll_server::serve(listener, state, shutdown_signal())
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(toll_server::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "toll serve listening");
+    match tls {
+        Some(tls) => toll_server::serve_tls(
+            listener,
+            &tls,
+            state,
+            shutdown_signal(),
+            Duration::from_secs(30),
+        )
         .await
-        .context("serving")?;
+        .with_context(|| format!("serving TLS with {}", tls.cert.display()))?,
+        None => toll_server::serve(listener, state, shutdown_signal())
+            .await
+            .context("serving")?,
+    }
     store.close().await;
     Ok(())
 }

@@ -110,3 +110,40 @@ pub async fn serve(
     state.shutdown().await;
     served
 }
+
+/// A certificate chain and its private key (PEM files), for serving HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Like [`serve`], over TLS (rustls, TLS 1.2 and 1.3). Session cookies then carry `Secure`
+/// (`state`'s config should say so: [`ServerConfig::secure_cookies`]). In-flight requests get
+/// `drain` to finish after `shutdown` resolves.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: &TlsFiles,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: std::time::Duration,
+) -> std::io::Result<()> {
+    // One process-wide provider; a second install (tests, several servers) is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+    let sweeper = sweeper::spawn(state.clone(), state.config().sweep_interval);
+    state.keep_task(sweeper);
+    let app = router(state.clone());
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(drain));
+    });
+    let served = axum_server::from_tcp_rustls(listener.into_std()?, config)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .await;
+    state.shutdown().await;
+    served
+}
