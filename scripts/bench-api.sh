@@ -34,3 +34,7 @@ curl -sf -H "Authorization: Bearer $key" -H 'content-type: application/json' \
   -d '{"category":"call","subject":"13800138000","destination":"+86 186 0000 1111","start":"2026-11-23T07:59:00+08:00","usage":"150s"}' \
   "http://$ADDR/api/v1/rate" | python3 -c 'import json,sys; print("cost", json.load(sys.stdin)["cost"])'
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rate.lua" "http://$ADDR/api/v1/rate"
+# Baseline in the same run: the HTTP stack alone (no auth, no JSON, no rating).
+echo
+echo "baseline: GET /healthz, same threads and connections"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://$ADDR/healthz"
