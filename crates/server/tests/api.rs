@@ -543,3 +543,20 @@ async fn every_route_refuses_strangers_and_gives_each_role_exactly_its_permissio
         srv.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_tariff_larger_than_json_bodies_may_be_uploaded() {
+    let e = common::engines().await.remove(0);
+    people(&e.store).await;
+    let srv = Server::start(&e.store, |_| {}).await;
+    let op = Session::login(&srv, "operator").await;
+    // 3 MB: past axum's 2 MB default for bodies, within the server's upload limit.
+    let mut big = String::from(TARIFF);
+    let filler = "# a comment line of an operator's long tariff file, repeated to pass 2 MB\n";
+    while big.len() < 3 << 20 {
+        big.push_str(filler);
+    }
+    let (st, body) = upload_toml(&op, "big", &big).await;
+    assert_eq!(st, 201, "{body}");
+    srv.stop().await;
+}

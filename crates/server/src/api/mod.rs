@@ -90,9 +90,12 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
     );
     add(
         Some(Perm::TariffWrite),
+        // A zipped CGRateS folder of 200,000 prefixes is megabytes: the ingestion limit, not
+        // the 2 MB default of JSON bodies.
         OpenApiRouter::new()
             .routes(routes!(tariffs::upload))
-            .routes(routes!(tariffs::activate)),
+            .routes(routes!(tariffs::activate))
+            .layer(DefaultBodyLimit::max(state.config().max_body_bytes)),
     );
     add(
         Some(Perm::Rate),
