@@ -1,6 +1,7 @@
 // End-to-end scenarios of Toll's web UI in a real browser (Debian's chromium, driven by
 // playwright-core): sign-in, tariff upload and the rating tester, the maker–checker plan flow
-// with two people, fixing a suspense record, the language switch and the customer portal.
+// with two people, fixing a suspense record, a plan change with its proration preview, the
+// language switch and the customer portal.
 //
 // The server is `cargo run -p toll-server --example browser_fixture` (a fresh SQLite store,
 // seeded; see that file); TOLL_BROWSER_FIXTURE may name a prebuilt binary instead.
@@ -182,6 +183,36 @@ test('suspense: fix the caller of a record and re-process it', async () => {
   assert.match(log, /suspense\.reprocess/);
   await shot(admin, '06-audit');
   await admin.close();
+});
+
+test('a plan change: the proration preview appears as the form changes, then the change', async () => {
+  const page = await signIn('operator', { next: '/ui/accounts/a1' });
+  const before = await page.textContent('#account-balance');
+  // The first day of the period (the subscription's anchor): the whole month is left, so
+  // basic (0.00) → plus (60.00) charges all of 60.00 and credits nothing.
+  const firstOfMonth = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' })
+    .format(new Date()).slice(0, 8) + '01';
+  const form = page.locator('form.plan-change').first();
+  await form.locator('input[name=date]').fill(firstOfMonth);
+  await form.locator('select[name=plan]').selectOption('plus');
+  const preview = page.locator('[id^=plan-preview-] .plan-preview');
+  await preview.waitFor();
+  assert.match(await preview.textContent(), /basic v1 → plus v1/);
+  assert.equal((await page.textContent('.preview-charge')).trim(), 'CNY 60.00');
+  assert.equal((await page.textContent('.preview-credit')).trim(), 'CNY 0.00');
+  assert.equal((await page.textContent('.preview-net')).trim(), 'CNY 60.00');
+  const [left, days] = (await page.textContent('.preview-days')).split('/').map((s) => Number(s.trim()));
+  assert.ok(days >= 28 && days <= 31 && left === days, `${left} / ${days}`);
+  await shot(page, '06a-plan-change-preview');
+  await form.locator('input[name=comment]').fill('upgrade 升级');
+  await Promise.all([page.waitForNavigation(), form.locator('button.btn-primary').click()]);
+  assert.match(await page.textContent('.toll-flashes'), /Plan changed/);
+  assert.match(await page.textContent('#subscriptions'), /basic v1 → plus v1/);
+  const after = await page.textContent('#account-balance');
+  const cents = (s) => Math.round(Number(s.replace('CNY ', '')) * 100);
+  assert.equal(cents(before) - cents(after), 6000, `${before} → ${after}`);
+  await shot(page, '06b-plan-changed');
+  await page.close();
 });
 
 test('the language switcher turns the UI into Chinese', async () => {

@@ -6,7 +6,8 @@
 //!
 //! Seeded: users `admin`, `operator`, `approver` and `customer` (bound to account `a1`), all
 //! with the password [`PASSWORD`]; account `a1` (prepaid, 100.00, line 13800138000) with an
-//! active plan's allowance partly used; plan `promo` submitted by `operator` and waiting for
+//! active plan's allowance partly used; plan `plus` (60.00 a month) active for a plan change;
+//! plan `promo` submitted by `operator` and waiting for
 //! approval; today's CDRs for the dashboard; one record from an unknown line (13700137000) in
 //! the suspense queue. The pipeline rates with `examples/cn-demo/tariff.toml`.
 #![allow(clippy::print_stdout)]
@@ -134,6 +135,22 @@ async fn seed(store: &Store) -> Res<()> {
             &op,
         )
         .await?;
+    // `plus`: active at 60.00 a month, what a1 can change to (the proration preview).
+    let plus = BASE_PLAN
+        .replace("code = \"basic\"", "code = \"plus\"")
+        .replace("Basic 100", "Plus 300")
+        .replace("base_fee = \"0\"", "base_fee = \"60\"")
+        .replace("quantity = 100", "quantity = 300");
+    store.create_plan(t.id, &plus, &op).await?;
+    for (action, who) in [
+        (PlanAction::Submit, &op),
+        (PlanAction::Approve, &ap),
+        (PlanAction::Activate, &op),
+    ] {
+        store
+            .plan_action(t.id, "plus", None, action, who, "fixture")
+            .await?;
+    }
     // `promo`: submitted by the operator, waiting for a second person.
     let promo = BASE_PLAN
         .replace("code = \"basic\"", "code = \"promo\"")

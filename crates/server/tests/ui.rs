@@ -5,6 +5,8 @@
 //! no open redirect; the dashboard carries its chart data and escapes what it shows.
 
 mod common_server;
+#[path = "../../store/tests/common/fixtures.rs"]
+mod fixtures;
 
 use reqwest::StatusCode;
 use reqwest::header::{
@@ -703,4 +705,181 @@ async fn staff_pages_render_from_the_store() {
     let (st, html) = ui.text(get("/ui/cdrs?from=yesterday")).await;
     assert_eq!(st, 200);
     assert!(html.contains("a date, YYYY-MM-DD"));
+}
+
+/// The account page's plan change: the proration preview (an htmx fragment, and the same
+/// figures on the page without JavaScript), the change itself (wallet, subscription, history,
+/// audit), a refusal re-rendered with the form as it was, and the roles that may not.
+#[tokio::test]
+async fn a_plan_change_is_previewed_with_its_proration_then_made() {
+    let ui = Ui::start().await;
+    let store = ui.state.store();
+    let t = store.tenant("acme").await.unwrap();
+    fixtures::active_plan(store, &t, "m30", "30").await;
+    fixtures::active_plan(store, &t, "m60", "60").await;
+    let sub = store
+        .subscribe(
+            &t,
+            &toll_store::subscriptions::SubscribeRequest {
+                account: "a1",
+                plan: "m30",
+                lines: &[common_server::PAYER.to_string()],
+                start: jiff::civil::date(2026, 11, 1),
+            },
+            &fixtures::actor("alice"),
+        )
+        .await
+        .unwrap();
+    let id = sub.id;
+    let operator = ui.sign_in("operator").await;
+    let cookie = format!("{operator}; toll_lang=en");
+    let (st, html) = ui
+        .text(ui.get("/ui/accounts/a1").header(COOKIE, &cookie))
+        .await;
+    assert_eq!(st, 200);
+    assert!(
+        html.contains(r#"id="account-balance">CNY 70.00<"#),
+        "{html}"
+    );
+    assert!(html.contains(&format!(r#"id="plan-change-{id}""#)));
+    assert!(html.contains(r#"<option value="m60">m60</option>"#));
+    assert!(
+        !html.contains(r#"<option value="m30">"#),
+        "the current plan is not offered"
+    );
+
+    // Day 16 of a 30-day month: 15 days left; 30 → 60 credits 15.00 and charges 30.00.
+    let preview =
+        format!("/ui/subscriptions/{id}/plan-change/preview?plan=m60&date=2026-11-16&when=now");
+    let (st, frag) = ui
+        .text(
+            ui.get(&preview)
+                .header(COOKIE, &cookie)
+                .header("hx-request", "true"),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(!frag.contains("<html"), "a fragment: {frag}");
+    for want in [
+        r#"preview-days">15 / 30<"#,
+        r#"preview-credit">CNY 15.00<"#,
+        r#"preview-charge">CNY 30.00<"#,
+        r#"preview-net fw-semibold">CNY 15.00<"#,
+        "2026-11-01 – 2026-12-01",
+    ] {
+        assert!(frag.contains(want), "{want}: {frag}");
+    }
+    // Without JavaScript: the account page, the figures in place, the form as it was.
+    let (st, html) = ui.text(ui.get(&preview).header(COOKIE, &cookie)).await;
+    assert_eq!(st, 200);
+    assert!(html.contains(r#"preview-credit">CNY 15.00<"#), "{html}");
+    assert!(html.contains(r#"<option value="m60" selected>"#));
+    assert!(html.contains(r#"value="2026-11-16""#));
+    // A plan that is not active is said in the fragment.
+    let (_, frag) = ui
+        .text(
+            ui.get(&format!(
+                "/ui/subscriptions/{id}/plan-change/preview?plan=nope"
+            ))
+            .header(COOKIE, &cookie)
+            .header("hx-request", "true"),
+        )
+        .await;
+    assert!(frag.contains("plan-preview-error"), "{frag}");
+    // The preview changed nothing.
+    assert_eq!(
+        common_server::balance(store, &t, "a1").await,
+        "70".parse().unwrap()
+    );
+
+    // The change: 15.00 net from the wallet, the subscription on m60, the history, the audit.
+    let change = format!("{}/ui/subscriptions/{id}/plan-change", ui.url);
+    let r = ui
+        .client
+        .post(&change)
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("plan", "m60"),
+            ("date", "2026-11-16"),
+            ("when", "now"),
+            ("comment", "upgrade 升级"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(header(&r, LOCATION), "/ui/accounts/a1?ok=plan_change");
+    assert_eq!(
+        common_server::balance(store, &t, "a1").await,
+        "55".parse().unwrap()
+    );
+    let s = store.subscription(t.id, id).await.unwrap();
+    assert_eq!((s.plan.as_str(), s.version), ("m60", 1));
+    let (_, html) = ui
+        .text(
+            ui.get("/ui/accounts/a1?ok=plan_change")
+                .header(COOKIE, &cookie),
+        )
+        .await;
+    assert!(html.contains(i18n::EN.change_ok));
+    assert!(html.contains("m30 v1 → m60 v1"), "{html}");
+    assert!(html.contains("user:operator"));
+    let audit = store.audit_log(t.id, None, 10).await.unwrap();
+    let e = audit
+        .iter()
+        .find(|e| e.action == "subscription.change_plan")
+        .expect("audited");
+    assert_eq!(e.actor, "user:operator");
+    assert_eq!(e.after.as_ref().unwrap()["credit"], "15.00");
+
+    // Changing back before the last change is refused: 422, the reason, the form kept.
+    let r = ui
+        .client
+        .post(&change)
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("plan", "m30"),
+            ("date", "2026-11-10"),
+            ("when", "now"),
+            ("comment", "oops"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("before the last change"), "{html}");
+    assert!(html.contains(r#"value="oops""#));
+    assert_eq!(
+        common_server::balance(store, &t, "a1").await,
+        "55".parse().unwrap()
+    );
+
+    // An auditor reads but has no form and may not post; a customer may not even preview.
+    let auditor = ui.sign_in("auditor").await;
+    let (st, html) = ui
+        .text(ui.get("/ui/accounts/a1").header(COOKIE, &auditor))
+        .await;
+    assert_eq!(st, 200);
+    assert!(html.contains("m30 v1 → m60 v1") && !html.contains("plan-change-"));
+    let r = ui
+        .client
+        .post(&change)
+        .header(COOKIE, &auditor)
+        .form(&[("plan", "m30"), ("date", "2026-11-20")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let customer = ui.sign_in("customer").await;
+    let (st, _) = ui.text(ui.get(&preview).header(COOKIE, &customer)).await;
+    assert_eq!(st, 403);
+    // Another tenant's subscription does not exist here.
+    let (st, _) = ui
+        .text(
+            ui.get("/ui/subscriptions/999999/plan-change/preview?plan=m60")
+                .header(COOKIE, &cookie),
+        )
+        .await;
+    assert_eq!(st, 404);
 }

@@ -87,6 +87,9 @@ pub struct ChangeView {
     pub at_ms: i64,
     pub credit: Micros,
     pub charge: Micros,
+    /// The plan left (absent for a subscription's first version).
+    pub from_plan: Option<String>,
+    pub to_plan: String,
 }
 
 /// Milliseconds of the start of `date` in `zone`.
@@ -703,9 +706,12 @@ async fn change_view(tx: &mut Tx, tenant: TenantId, id: i64) -> Result<ChangeVie
         .one(
             q(
                 "SELECT c.id, c.subscription_id, fv.version, tv.version, c.effective, \
-               c.effective_date, c.actor, c.at_ms, c.credit_micros, c.charge_micros \
+               c.effective_date, c.actor, c.at_ms, c.credit_micros, c.charge_micros, \
+               fp.code, tp.code \
                FROM subscription_changes c JOIN plan_versions tv ON tv.id = c.to_version_id \
+               JOIN plans tp ON tp.id = tv.plan_id \
                LEFT JOIN plan_versions fv ON fv.id = c.from_version_id \
+               LEFT JOIN plans fp ON fp.id = fv.plan_id \
                WHERE c.tenant_id = $1 AND c.id = $2",
             )
             .i64(tenant.0)
@@ -723,5 +729,7 @@ async fn change_view(tx: &mut Tx, tenant: TenantId, id: i64) -> Result<ChangeVie
         at_ms: r.i64(7)?,
         credit: Micros(r.i64(8)?),
         charge: Micros(r.i64(9)?),
+        from_plan: r.opt_text(10)?,
+        to_plan: r.text(11)?,
     })
 }

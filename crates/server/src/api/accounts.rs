@@ -291,7 +291,10 @@ pub struct PlanChangeRequest {
 pub struct PlanChange {
     pub id: i64,
     pub subscription: i64,
+    /// The plan left (absent for a subscription's first version).
+    pub from_plan: Option<String>,
     pub from_version: Option<i64>,
+    pub to_plan: String,
     pub to_version: i64,
     /// now or period_end.
     pub effective: String,
@@ -306,7 +309,9 @@ fn change_dto(c: ChangeView, cur: Currency) -> PlanChange {
     PlanChange {
         id: c.id,
         subscription: c.subscription,
+        from_plan: c.from_plan,
         from_version: c.from_version,
+        to_plan: c.to_plan,
         to_version: c.to_version,
         effective: c.effective,
         effective_date: c.effective_date,
@@ -639,26 +644,34 @@ pub async fn change_plan(
             ));
         }
     };
+    let c = change_plan_audited(&state, &p, id, b.plan.trim(), when, b.comment.trim()).await?;
+    Ok(Json(change_dto(c, p.tenant.currency)))
+}
+
+/// Changes a subscription's plan and writes the audit entry (plan and version before; plan,
+/// version, effect and amounts after): the API and the admin UI change plans through this one
+/// function, so that both are refused and recorded alike.
+pub(crate) async fn change_plan_audited(
+    state: &AppState,
+    p: &Principal,
+    id: i64,
+    plan: &str,
+    when: ChangeWhen,
+    comment: &str,
+) -> Result<ChangeView, ApiError> {
     let before = state.store().subscription(p.tenant_id(), id).await?;
     let c = state
         .store()
-        .change_plan(
-            &p.tenant,
-            id,
-            b.plan.trim(),
-            when,
-            &actor(&p)?,
-            b.comment.trim(),
-        )
+        .change_plan(&p.tenant, id, plan, when, &actor(p)?, comment)
         .await?;
-    let dto = change_dto(c, p.tenant.currency);
+    let cur = p.tenant.currency;
     let before = serde_json::json!({"plan": before.plan, "version": before.version});
-    let after = serde_json::json!({"plan": b.plan.trim(), "version": dto.to_version,
-        "effective": dto.effective, "effective_date": dto.effective_date,
-        "credit": dto.credit, "charge": dto.charge});
+    let after = serde_json::json!({"plan": c.to_plan, "version": c.to_version,
+        "effective": c.effective, "effective_date": c.effective_date,
+        "credit": money(c.credit, cur), "charge": money(c.charge, cur)});
     audit(
-        &state,
-        &p,
+        state,
+        p,
         "subscription.change_plan",
         "subscription",
         &id.to_string(),
@@ -666,7 +679,7 @@ pub async fn change_plan(
         &after,
     )
     .await?;
-    Ok(Json(dto))
+    Ok(c)
 }
 
 /// The plan changes of a subscription, oldest first.

@@ -396,6 +396,29 @@ catalog! {
     mode_postpaid { zh: "后付费", en: "Postpaid" }
     mode_unlimited { zh: "不限额", en: "Unlimited" }
     allowance_used { zh: "已用", en: "used" }
+    subs_title { zh: "订阅", en: "Subscriptions" }
+    sub_plan { zh: "套餐", en: "Plan" }
+    sub_anchor { zh: "起始日", en: "Anchor date" }
+    sub_period_end { zh: "本期截止（不含）", en: "Period ends (exclusive)" }
+    sub_changes { zh: "变更记录", en: "Plan changes" }
+    change_title { zh: "变更套餐", en: "Change plan" }
+    change_to { zh: "新套餐", en: "New plan" }
+    change_date { zh: "生效日期", en: "Effective date" }
+    change_when { zh: "生效方式", en: "Takes effect" }
+    change_now { zh: "立即（按天折算）", en: "Now (prorated by day)" }
+    change_period_end { zh: "本期结束时", en: "At the end of the period" }
+    change_preview { zh: "预览折算", en: "Preview proration" }
+    change_submit { zh: "确认变更", en: "Change plan" }
+    change_no_plans { zh: "没有其他生效中的套餐可选。", en: "No other active plan to change to." }
+    change_ok { zh: "套餐已变更。", en: "Plan changed." }
+    /// The preview's sentence before the figures: "from A to B on DATE".
+    preview_heading { zh: "折算预览", en: "Proration preview" }
+    preview_days { zh: "剩余天数 / 本期天数", en: "Days remaining / in period" }
+    preview_period { zh: "计费周期", en: "Billing period" }
+    preview_credit { zh: "退还旧套餐（未用部分）", en: "Credit for the old plan (unused days)" }
+    preview_charge { zh: "收取新套餐（剩余天数）", en: "Charge for the new plan (days left)" }
+    preview_net { zh: "净额（正数为扣款，负数为退款）", en: "Net (positive: the wallet pays; negative: it receives)" }
+    preview_at_period_end { zh: "在本期结束时生效，不做折算；新套餐月费在续订时收取。", en: "Takes effect when the period ends, with no proration; the new plan's fee is charged at renewal." }
 
     cdrs_title { zh: "话单查询", en: "CDR search" }
     cdr_number { zh: "号码（主叫或被叫）", en: "Number (caller or callee)" }

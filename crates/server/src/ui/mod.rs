@@ -18,6 +18,7 @@
 //! | `/ui/tariffs…` | versions, upload, inspect, activate, the rating tester |
 //! | `/ui/plans…` | plans by status, drafts, the maker–checker buttons |
 //! | `/ui/accounts…` | search, detail, top-up |
+//! | `/ui/subscriptions/{id}/plan-change…` | a plan change's proration preview, the change ([`plan_change`]) |
 //! | `GET /ui/cdrs`, `GET /ui/cdrs.csv` | CDR search and its CSV export |
 //! | `/ui/suspense…` | the queue, fix and re-process, discard |
 //! | `GET /ui/audit` | the audit log |
@@ -29,6 +30,7 @@
 pub mod assets;
 pub mod i18n;
 pub mod pages;
+pub mod plan_change;
 pub mod session;
 pub mod views;
 
@@ -93,6 +95,14 @@ pub fn ui_router() -> Router<AppState> {
         .route(paths::ACCOUNTS, get(accounts))
         .route("/ui/accounts/{code}", get(account))
         .route("/ui/accounts/{code}/topup", post(account_topup))
+        .route(
+            "/ui/subscriptions/{id}/plan-change/preview",
+            get(plan_change::preview),
+        )
+        .route(
+            "/ui/subscriptions/{id}/plan-change",
+            post(plan_change::change),
+        )
         .route(paths::CDRS, get(cdrs))
         .route(paths::CDRS_CSV, get(cdrs_csv))
         .route(paths::SUSPENSE, get(suspense))

@@ -137,7 +137,7 @@ pub fn message_page(
 
 /// What a failure says to the operator: the API error's text, with every diagnostic of a
 /// refused tariff (file, line, column) since that is what they need to fix it.
-fn error_text(e: &ApiError) -> String {
+pub(super) fn error_text(e: &ApiError) -> String {
     match e {
         ApiError::InvalidTariff(d) => d
             .iter()
@@ -149,7 +149,7 @@ fn error_text(e: &ApiError) -> String {
 }
 
 /// The page for an error that ends a GET: 404 for what does not exist, else its status.
-fn error_page(lang: Lang, p: &Principal, e: ApiError) -> Response {
+pub(super) fn error_page(lang: Lang, p: &Principal, e: ApiError) -> Response {
     let t = lang.messages();
     if matches!(e, ApiError::Store(StoreError::NotFound { .. })) {
         return message_page(
@@ -165,7 +165,7 @@ fn error_page(lang: Lang, p: &Principal, e: ApiError) -> Response {
     message_page(status, lang, Some(p), t.action_failed, &text)
 }
 
-fn danger(t: &Messages, e: &ApiError) -> Flash {
+pub(super) fn danger(t: &Messages, e: &ApiError) -> Flash {
     Flash {
         kind: FlashKind::Danger,
         text: format!("{}{}", t.action_failed, error_text(e)),
@@ -186,6 +186,7 @@ fn ok_flash(t: &'static Messages, ok: Option<&str>) -> Vec<Flash> {
         Some("saved") => t.plan_saved_ok,
         Some("plan") => t.plan_action_ok,
         Some("topup") => t.account_topup_ok,
+        Some("plan_change") => t.change_ok,
         Some("edited") => t.suspense_edited_ok,
         Some("discarded") => t.suspense_discarded_ok,
         Some("reprocessed") => t.suspense_reprocessed_ok,
@@ -1259,10 +1260,19 @@ fn cdr_line(p: &Principal, r: &CdrRow) -> CdrLine {
 }
 
 /// A bucket's quantity as a person reads it: seconds of voice as minutes, bytes as MB.
+/// An allowance quantity in its usage's base unit (buckets hold seconds, messages, bytes) as
+/// an operator reads it: minutes and seconds, MB (of 1,048,576 bytes, as plans write them).
 fn quantity(usage: &str, n: i64) -> String {
+    const MB: i64 = 1_048_576;
     match usage {
-        "voice" => format!("{} min", n / 60_000_000_000),
-        "data" => format!("{} MB", n / 1_000_000),
+        "voice" if n % 60 == 0 => format!("{} min", n / 60),
+        "voice" => format!("{} min {} s", n / 60, n % 60),
+        "data" if n % MB == 0 => format!("{} MB", n / MB),
+        "data" => {
+            // One decimal, rounded half up, exact in integers.
+            let tenths = (n.saturating_mul(10) + MB / 2) / MB;
+            format!("{}.{} MB", tenths / 10, tenths % 10)
+        }
         _ => n.to_string(),
     }
 }
@@ -1333,6 +1343,20 @@ async fn account_summary(
     })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::quantity;
+
+    #[test]
+    fn allowance_quantities_read_in_minutes_and_megabytes() {
+        assert_eq!(quantity("voice", 6000), "100 min");
+        assert_eq!(quantity("voice", 61), "1 min 1 s");
+        assert_eq!(quantity("data", 1_073_741_824), "1024 MB");
+        assert_eq!(quantity("data", 1_572_864 / 3), "0.5 MB");
+        assert_eq!(quantity("sms", 42), "42");
+    }
+}
+
 #[derive(Debug, Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
@@ -1342,6 +1366,9 @@ pub struct AccountPage {
     pub topup_action: String,
     /// A fresh key per form: a double submit posts once (the ledger's key).
     pub topup_key: String,
+    pub subs: Vec<super::plan_change::SubscriptionRow>,
+    /// May change plans (the form is shown).
+    pub can_change: bool,
 }
 
 /// `GET /ui/accounts/{code}`.
@@ -1355,19 +1382,26 @@ pub async fn account(
     let p = guarded!(state, headers, uri, Perm::AccountRead);
     let lang = Lang::from_headers(&headers);
     let flashes = ok_flash(lang.messages(), q.ok.as_deref());
-    account_page(&state, &p, lang, &code, flashes, StatusCode::OK).await
+    account_page(&state, &p, lang, &code, flashes, StatusCode::OK, None).await
 }
 
-async fn account_page(
+/// The staff account page; `focus` keeps one subscription's plan-change form as it was
+/// submitted (a preview without JavaScript, a refused change).
+pub(super) async fn account_page(
     state: &AppState,
     p: &Principal,
     lang: Lang,
     code: &str,
     flashes: Vec<Flash>,
     status: StatusCode,
+    focus: Option<super::plan_change::Focus>,
 ) -> Response {
     let a = match account_summary(state, p, lang, code).await {
         Ok(a) => a,
+        Err(e) => return error_page(lang, p, e),
+    };
+    let subs = match super::plan_change::rows(state, p, lang.messages(), code, focus).await {
+        Ok(s) => s,
         Err(e) => return error_page(lang, p, e),
     };
     let page = AccountPage {
@@ -1382,6 +1416,8 @@ async fn account_page(
         topup_action: format!("{}/{code}/topup", paths::ACCOUNTS),
         topup_key: crate::secrets::random_token().unwrap_or_default(),
         can_topup: p.can(Perm::TopUp),
+        can_change: p.can(Perm::AccountWrite),
+        subs,
         a,
     };
     (status, page.into_response()).into_response()
@@ -1441,6 +1477,7 @@ pub async fn account_topup(
                 &code,
                 flashes,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                None,
             )
             .await
         }
