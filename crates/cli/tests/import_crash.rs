@@ -121,6 +121,7 @@ fn import_killed_at_random_points_charges_every_record_once() {
         "/../../examples/cn-demo/tariff.toml"
     );
     let dead = dir.path().join("dead");
+    let log = dir.path().join("import.log");
 
     let bin = env!("CARGO_BIN_EXE_toll");
     let run = || {
@@ -139,13 +140,16 @@ fn import_killed_at_random_points_charges_every_record_once() {
             .arg(&dead)
             .arg(&file)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap()
     };
     // Five kills at random points of the run (each restart first finds the records charged
     // before as duplicates), then a run to the end.
-    let mut rng = Lcg(7);
+    let mut rng = Lcg(std::env::var("TOLL_IMPORT_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7));
     let mut kills = 0;
     let mut finished = false;
     while !finished {
@@ -155,7 +159,12 @@ fn import_killed_at_random_points_charges_every_record_once() {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 // 2: finished, with records in the suspense queue.
-                assert_eq!(status.code(), Some(2), "toll import failed: {status}");
+                assert_eq!(
+                    status.code(),
+                    Some(2),
+                    "toll import failed after {kills} kills: {status}; stderr:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
                 finished = true;
                 break;
             }
