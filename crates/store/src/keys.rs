@@ -28,6 +28,8 @@ pub(crate) enum KeySource {
     Change,
     /// A re-rated CDR's adjustment (`rr:` + its event key and re-rating count).
     Rerate,
+    /// What finalizing an invoice or credit note posts (tax, rounding), keyed by the store.
+    Invoice,
 }
 
 impl KeySource {
@@ -39,6 +41,7 @@ impl KeySource {
             KeySource::Fee => "fee:",
             KeySource::Change => "chg:",
             KeySource::Rerate => "rr:",
+            KeySource::Invoice => "inv:",
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod billing;
 mod books;
 pub mod catalog;
 pub mod cdrs;

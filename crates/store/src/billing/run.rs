@@ -1,0 +1,587 @@
+//! Bill runs: one invoice per account and period.
+//!
+//! A run walks the tenant's accounts in id order, a batch per transaction. Each batch skips the
+//! accounts that already have an invoice for the period (so a run restarted after a crash, or
+//! run twice, creates none twice: a unique index enforces it too), sums each remaining
+//! account's open daily rows up to its period end into an [`Invoice`], takes its number from
+//! the tenant's counter (when finalizing) and marks the rows it billed, all in that one
+//! transaction: a crash loses at most the batch in flight and burns no number.
+//!
+//! Open rows from days before the period are usage that arrived after an earlier invoice was
+//! made; they go on this invoice as late usage, labelled with the month they belong to.
+
+use std::collections::{BTreeMap, HashSet};
+
+use jiff::civil::Date;
+use toll_billing::invoice::{Quantity, QuantityUnit};
+use toll_billing::{
+    BillCycle, Charge, Invoice, InvoiceKind, InvoiceNumber, LineKind, PeriodLabel, Series, TaxMode,
+};
+use toll_charging::ledger::{Leg, TxKind, TxRequest};
+use toll_core::{Currency, Micros};
+
+use super::TaxSettings;
+use super::sums::day_of;
+use crate::db::{Tx, q};
+use crate::keys::{KeySource, ledger_key};
+use crate::{Store, StoreError, Tenant, TenantId};
+
+/// Accounts per transaction.
+pub const DEFAULT_BATCH: usize = 500;
+/// The most accounts per transaction: a bound on what one batch holds in memory.
+const MAX_BATCH: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct BillRunOptions {
+    /// Finalize (number) the invoices; otherwise they stay drafts for review.
+    pub finalize: bool,
+    /// Accounts per transaction.
+    pub batch: usize,
+    /// The tenant-local date the run is made on: periods that have not ended by then are not
+    /// billed, and finalized invoices are numbered in its year.
+    pub today: Date,
+}
+
+/// What a bill run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BillRunSummary {
+    pub period: String,
+    pub accounts: u64,
+    pub created: u64,
+    /// Accounts that already had an invoice for the period (a restarted or repeated run).
+    pub existing: u64,
+    /// Accounts whose period has not ended yet (anniversary cycles) or began after they
+    /// were opened.
+    pub not_due: u64,
+    /// Days whose usage the run had to sum itself (no nightly job had).
+    pub days_summed: u64,
+    pub total: Micros,
+    pub first_number: Option<String>,
+    pub last_number: Option<String>,
+    /// Accounts that could not be invoiced, with why (nothing was written for them).
+    pub failed: Vec<(String, String)>,
+}
+
+struct AccountRow {
+    id: i64,
+    code: String,
+    wallet: i64,
+    currency: Currency,
+    start: Date,
+    end: Date,
+}
+
+/// Which line a daily row adds to: the month it is late from ("" when it is of the period),
+/// its kind and label.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct LineKey {
+    late: String,
+    kind: String,
+    label: String,
+}
+
+/// The sum of an account's open daily rows for one line.
+#[derive(Debug, Clone, Default)]
+struct LineSum {
+    product: String,
+    unit: Option<String>,
+    quantity: i64,
+    events: i64,
+    amount: i64,
+}
+
+/// The open daily rows of one account, summed per line.
+#[derive(Default)]
+struct Lines {
+    by_key: BTreeMap<LineKey, LineSum>,
+}
+
+fn unit_of(s: Option<&str>) -> Option<QuantityUnit> {
+    s.and_then(|u| u.parse().ok())
+}
+
+/// The order lines are printed in.
+fn rank(kind: LineKind) -> u8 {
+    match kind {
+        LineKind::RecurringFee => 0,
+        LineKind::Proration => 1,
+        LineKind::AllowanceUse => 2,
+        LineKind::Usage => 3,
+        LineKind::Overage => 4,
+        LineKind::AddOn => 5,
+        LineKind::OneOff => 6,
+        LineKind::Discount => 7,
+        LineKind::Adjustment => 8,
+        LineKind::LateUsage => 9,
+        LineKind::Tax => 10,
+        LineKind::Rounding => 11,
+    }
+}
+
+fn charges_of(lines: Lines, tax: &TaxSettings) -> Result<Vec<Charge>, StoreError> {
+    let mut out = Vec::with_capacity(lines.by_key.len());
+    for (
+        LineKey { late, kind, label },
+        LineSum {
+            product,
+            unit,
+            quantity,
+            events,
+            amount,
+        },
+    ) in lines.by_key
+    {
+        let kind: LineKind = kind
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("bill_days kind: {e}")))?;
+        let quantity = unit_of(unit.as_deref())
+            .filter(|_| quantity != 0)
+            .map(|unit| Quantity {
+                value: quantity,
+                unit,
+            });
+        let (kind, detail) = if late.is_empty() {
+            (kind, None)
+        } else {
+            // Late usage keeps what it was in its detail: "2026-09 usage".
+            (
+                LineKind::LateUsage,
+                Some(format!("{late} {}", kind.as_str())),
+            )
+        };
+        if amount == 0 && kind != LineKind::AllowanceUse && quantity.is_none() {
+            continue;
+        }
+        out.push(Charge {
+            kind,
+            label,
+            detail,
+            quantity,
+            count: (events != 0).then_some(events),
+            amount: Micros(amount),
+            tax: tax.rate_for(&product).cloned(),
+        });
+    }
+    out.sort_by(|a, b| {
+        (rank(a.kind), &a.detail, &a.label).cmp(&(rank(b.kind), &b.detail, &b.label))
+    });
+    Ok(out)
+}
+
+/// What finalizing posts to the ledger: tax added on top is owed by the wallet; tax contained
+/// in prices moves from revenue to the tax account; the sub-cent difference between the exact
+/// amounts the wallet was charged and their rounded sum is settled between the wallet and
+/// revenue. After it the wallet has been charged exactly the invoice's total.
+pub(crate) fn finalization_legs(
+    invoice: &Invoice,
+    wallet: i64,
+    revenue: i64,
+    tax: i64,
+) -> Vec<Leg> {
+    let mut legs = Vec::with_capacity(2);
+    let mut leg = |from: i64, to: i64, amount: i64| match amount.signum() {
+        1 => legs.push(Leg::new(from, to, Micros(amount))),
+        -1 => legs.push(Leg::new(to, from, Micros(-amount))),
+        _ => {}
+    };
+    match invoice.tax_mode {
+        TaxMode::Exclusive => leg(wallet, tax, invoice.tax_total.0),
+        TaxMode::Inclusive => leg(revenue, tax, invoice.tax_total.0),
+    }
+    // The wallet was charged the exact amounts; the invoice asks for their rounded sum.
+    let exact: i64 = invoice
+        .lines
+        .iter()
+        .filter(|l| !matches!(l.kind, LineKind::Rounding | LineKind::Tax))
+        .map(|l| l.exact.0)
+        .sum();
+    leg(wallet, revenue, invoice.subtotal.0 - exact);
+    legs
+}
+
+/// Takes the next `n` numbers of (tenant, series, year); returns the first.
+pub(crate) async fn take_numbers(
+    tx: &mut Tx,
+    t: TenantId,
+    series: &Series,
+    year: i16,
+    n: u32,
+) -> Result<u32, StoreError> {
+    tx.exec(
+        q(
+            "INSERT INTO invoice_counters (tenant_id, series, year, last) VALUES ($1, $2, $3, 0) \
+           ON CONFLICT (tenant_id, series, year) DO NOTHING",
+        )
+        .i64(t.0)
+        .text(series.as_str())
+        .i64(i64::from(year)),
+    )
+    .await?;
+    let row = tx
+        .one(
+            q("UPDATE invoice_counters SET last = last + $4 \
+               WHERE tenant_id = $1 AND series = $2 AND year = $3 RETURNING last")
+            .i64(t.0)
+            .text(series.as_str())
+            .i64(i64::from(year))
+            .i64(i64::from(n)),
+        )
+        .await?;
+    let last = u32::try_from(row.i64(0)?)
+        .map_err(|_| StoreError::Corrupt("invoice counter out of range".into()))?;
+    Ok(last + 1 - n)
+}
+
+/// Writes an invoice (header, lines, taxes); returns its id.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_invoice(
+    tx: &mut Tx,
+    t: TenantId,
+    account: i64,
+    invoice: &Invoice,
+    corrects: Option<i64>,
+    period: (&str, Date, Date),
+    number: Option<&InvoiceNumber>,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    let (kind, status) = match invoice.kind {
+        InvoiceKind::Invoice => (
+            "invoice",
+            if number.is_some() {
+                "finalized"
+            } else {
+                "draft"
+            },
+        ),
+        InvoiceKind::CreditNote { .. } => ("credit_note", "finalized"),
+    };
+    let id = tx
+        .one(
+            q(
+                "INSERT INTO invoices (tenant_id, account_id, kind, corrects_id, period, \
+               period_start, period_end, status, number, currency, tax_mode, rounding, subtotal, \
+               tax_total, total, created_ms, finalized_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+               $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+            )
+            .i64(t.0)
+            .i64(account)
+            .text(kind)
+            .opt_i64(corrects)
+            .text(period.0)
+            .text(period.1.to_string())
+            .text(period.2.to_string())
+            .text(status)
+            .opt_text(number.map(|n| n.to_string()))
+            .text(invoice.currency.as_str())
+            .text(invoice.tax_mode.as_str())
+            .text(invoice.rounding.as_str())
+            .i64(invoice.subtotal.0)
+            .i64(invoice.tax_total.0)
+            .i64(invoice.total.0)
+            .i64(now_ms)
+            .opt_i64(number.map(|_| now_ms)),
+        )
+        .await?
+        .i64(0)?;
+    for (i, l) in invoice.lines.iter().enumerate() {
+        tx.exec(
+            q(
+                "INSERT INTO invoice_lines (tenant_id, invoice_id, line_no, kind, label, detail, \
+               quantity, unit, events, tax_name, tax_ppm, exact, amount) VALUES ($1, $2, $3, $4, \
+               $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .i64(t.0)
+            .i64(id)
+            .i64(i as i64 + 1)
+            .text(l.kind.as_str())
+            .text(l.label.clone())
+            .opt_text(l.detail.clone())
+            .opt_i64(l.quantity.map(|q| q.value))
+            .opt_text(l.quantity.map(|q| q.unit.as_str()))
+            .opt_i64(l.count)
+            .opt_text(l.tax.as_ref().map(|r| r.name().to_string()))
+            .opt_i64(l.tax.as_ref().map(|r| i64::from(r.ppm())))
+            .i64(l.exact.0)
+            .i64(l.amount.0),
+        )
+        .await?;
+    }
+    for (i, tax) in invoice.taxes.iter().enumerate() {
+        tx.exec(
+            q(
+                "INSERT INTO invoice_taxes (tenant_id, invoice_id, idx, name, ppm, base, tax) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .i64(t.0)
+            .i64(id)
+            .i64(i as i64)
+            .text(tax.rate.name())
+            .i64(i64::from(tax.rate.ppm()))
+            .i64(tax.base.0)
+            .i64(tax.tax.0),
+        )
+        .await?;
+    }
+    Ok(id)
+}
+
+/// Posts what finalizing `invoice` owes the ledger, under `key`; a refusal (a prepaid wallet
+/// that cannot take the tax) leaves the transaction intact and is returned as the reason.
+pub(crate) async fn post_finalization(
+    tx: &mut Tx,
+    t: TenantId,
+    key: &str,
+    invoice: &Invoice,
+    wallet: i64,
+    memo: &str,
+    at_ms: i64,
+) -> Result<Result<(), String>, StoreError> {
+    let revenue = crate::books::book_id(tx, t, "revenue").await?;
+    let tax = crate::books::book_id(tx, t, "tax").await?;
+    let legs = finalization_legs(invoice, wallet, revenue, tax);
+    if legs.is_empty() {
+        return Ok(Ok(()));
+    }
+    let req = TxRequest::new(
+        ledger_key(KeySource::Invoice, key)?,
+        TxKind::Charge,
+        at_ms,
+        memo,
+        legs,
+    )
+    .map_err(|e| StoreError::invalid("invoice", e.to_string()))?;
+    match crate::ledger::post(tx, t, &req).await {
+        Ok(_) => Ok(Ok(())),
+        // Decided before anything was written: the transaction can go on.
+        Err(StoreError::Ledger(e)) => Ok(Err(e.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+impl Store {
+    /// Bills `label` for every account of the tenant; see the module documentation.
+    /// `progress` is told (accounts done, accounts in all) after every batch.
+    pub async fn bill_run(
+        &self,
+        tenant: &Tenant,
+        label: PeriodLabel,
+        opts: &BillRunOptions,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<BillRunSummary, StoreError> {
+        let t = tenant.id;
+        let tz = tenant.zone()?;
+        let batch = opts.batch.clamp(1, MAX_BATCH);
+        let mut summary = BillRunSummary {
+            period: label.to_string(),
+            ..BillRunSummary::default()
+        };
+        // Postings since the last pass, and any day of the period (or of anniversary periods
+        // that end next month) that no nightly job summed.
+        self.sum_postings(tenant).await?;
+        let to = label
+            .next()
+            .and_then(|n| n.next())
+            .map_err(|e| StoreError::invalid("period", e.to_string()))?
+            .first_day()
+            .min(opts.today)
+            .yesterday()
+            .map_err(|e| StoreError::invalid("period", e.to_string()))?;
+        for day in self.unsummed_days(t, label.first_day(), to).await? {
+            self.sum_usage_day(tenant, day).await?;
+            summary.days_summed += 1;
+        }
+        let tax = self.tax_settings(t).await?;
+        let accounts_total = {
+            let mut tx = self.read().await?;
+            tx.one(q("SELECT COUNT(*) FROM accounts WHERE tenant_id = $1").i64(t.0))
+                .await?
+                .i64(0)?
+        };
+        let accounts_total = u64::try_from(accounts_total).unwrap_or(0);
+        let series = Series::invoices();
+        let year = opts.today.year();
+        let period_text = label.to_string();
+        let mut after = 0i64;
+        loop {
+            let mut tx = self.begin().await?;
+            let rows = tx
+                .all(
+                    q("SELECT id, code, wallet_id, currency, bill_cycle, created_ms FROM accounts \
+                       WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+                    .i64(t.0)
+                    .i64(after)
+                    .i64(batch as i64),
+                )
+                .await?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                break;
+            };
+            let (lo, hi) = (first.i64(0)?, last.i64(0)?);
+            after = hi;
+            summary.accounts += rows.len() as u64;
+            let existing: HashSet<i64> = tx
+                .all(
+                    q(
+                        "SELECT account_id FROM invoices WHERE tenant_id = $1 AND period = $2 \
+                       AND kind = 'invoice' AND status <> 'void' \
+                       AND account_id >= $3 AND account_id <= $4",
+                    )
+                    .i64(t.0)
+                    .text(period_text.clone())
+                    .i64(lo)
+                    .i64(hi),
+                )
+                .await?
+                .iter()
+                .map(|r| r.i64(0))
+                .collect::<Result<_, _>>()?;
+            let mut due: Vec<AccountRow> = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let id = r.i64(0)?;
+                if existing.contains(&id) {
+                    summary.existing += 1;
+                    continue;
+                }
+                let anchor = day_of(r.i64(5)?, &tz)?;
+                let cycle = BillCycle::parse(&r.text(4)?, anchor)
+                    .map_err(|e| StoreError::Corrupt(format!("account {id}: {e}")))?;
+                let Ok(p) = cycle.period(label) else {
+                    summary.not_due += 1;
+                    continue;
+                };
+                if p.end() > opts.today {
+                    summary.not_due += 1;
+                    continue;
+                }
+                due.push(AccountRow {
+                    id,
+                    code: r.text(1)?,
+                    wallet: r.i64(2)?,
+                    currency: r
+                        .text(3)?
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("account currency: {e}")))?,
+                    start: p.start(),
+                    end: p.end(),
+                });
+            }
+            // One query per distinct period in the batch (one for calendar months).
+            let mut lines: BTreeMap<i64, Lines> = BTreeMap::new();
+            let mut periods: Vec<(Date, Date)> = due.iter().map(|a| (a.start, a.end)).collect();
+            periods.sort_unstable();
+            periods.dedup();
+            let period_of: std::collections::HashMap<i64, (Date, Date)> =
+                due.iter().map(|a| (a.id, (a.start, a.end))).collect();
+            for (start, end) in periods {
+                let found = tx
+                    .all(
+                        q("SELECT account_id, kind, label, product, unit, \
+                           CASE WHEN day < $2 THEN substr(day, 1, 7) ELSE '' END AS late, \
+                           CAST(SUM(quantity) AS BIGINT), CAST(SUM(events) AS BIGINT), CAST(SUM(amount) AS BIGINT) FROM bill_days \
+                           WHERE tenant_id = $1 AND invoice_id IS NULL AND day < $3 \
+                           AND account_id >= $4 AND account_id <= $5 \
+                           GROUP BY account_id, kind, label, product, unit, \
+                           CASE WHEN day < $2 THEN substr(day, 1, 7) ELSE '' END")
+                        .i64(t.0)
+                        .text(start.to_string())
+                        .text(end.to_string())
+                        .i64(lo)
+                        .i64(hi),
+                    )
+                    .await?;
+                for f in &found {
+                    let account = f.i64(0)?;
+                    if period_of.get(&account) != Some(&(start, end)) {
+                        continue;
+                    }
+                    let key = LineKey {
+                        late: f.text(5)?,
+                        kind: f.text(1)?,
+                        label: f.text(2)?,
+                    };
+                    let e = lines
+                        .entry(account)
+                        .or_default()
+                        .by_key
+                        .entry(key)
+                        .or_default();
+                    e.product = f.text(3)?;
+                    e.unit = f.opt_text(4)?;
+                    e.quantity += f.i64(6)?;
+                    e.events += f.i64(7)?;
+                    e.amount += f.i64(8)?;
+                }
+            }
+            let now = crate::now_ms();
+            let mut numbered: Vec<(AccountRow, Invoice)> = Vec::with_capacity(due.len());
+            for a in due {
+                let charges = charges_of(lines.remove(&a.id).unwrap_or_default(), &tax)?;
+                let invoice = match Invoice::compose(
+                    InvoiceKind::Invoice,
+                    a.currency,
+                    tax.mode,
+                    tax.rounding,
+                    charges,
+                ) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        summary.failed.push((a.code.clone(), e.to_string()));
+                        continue;
+                    }
+                };
+                if opts.finalize {
+                    let key = format!("{}:{period_text}", a.id);
+                    let memo = format!("invoice {period_text} of {}", a.code);
+                    if let Err(why) =
+                        post_finalization(&mut tx, t, &key, &invoice, a.wallet, &memo, now).await?
+                    {
+                        summary.failed.push((a.code.clone(), why));
+                        continue;
+                    }
+                }
+                numbered.push((a, invoice));
+            }
+            let first_no = if opts.finalize && !numbered.is_empty() {
+                let n = u32::try_from(numbered.len())
+                    .map_err(|_| StoreError::Corrupt("batch too large".into()))?;
+                Some(take_numbers(&mut tx, t, &series, year, n).await?)
+            } else {
+                None
+            };
+            for (i, (a, invoice)) in numbered.iter().enumerate() {
+                let number = first_no.map(|f| InvoiceNumber::new(&series, year, f + i as u32));
+                let id = insert_invoice(
+                    &mut tx,
+                    t,
+                    a.id,
+                    invoice,
+                    None,
+                    (&period_text, a.start, a.end),
+                    number.as_ref(),
+                    now,
+                )
+                .await?;
+                tx.exec(
+                    q("UPDATE bill_days SET invoice_id = $1 WHERE tenant_id = $2 \
+                       AND account_id = $3 AND invoice_id IS NULL AND day < $4")
+                    .i64(id)
+                    .i64(t.0)
+                    .i64(a.id)
+                    .text(a.end.to_string()),
+                )
+                .await?;
+                summary.created += 1;
+                summary.total = summary.total.checked_add(invoice.total)?;
+                if let Some(n) = number {
+                    if summary.first_number.is_none() {
+                        summary.first_number = Some(n.to_string());
+                    }
+                    summary.last_number = Some(n.to_string());
+                }
+            }
+            tx.commit().await?;
+            progress(summary.accounts, accounts_total);
+        }
+        Ok(summary)
+    }
+}

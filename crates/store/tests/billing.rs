@@ -1,0 +1,351 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Bill runs on both engines: one invoice per account and period with fees, allowance use,
+//! usage by destination, the rounding difference and exclusive VAT, to the cent; a repeated run
+//! creates nothing; late usage lands on the next invoice; a credit note gives the money back;
+//! the ledger stays intact and each wallet has been charged exactly its invoices' totals.
+
+mod common;
+
+use common::fixtures::{LINE, m, one_line};
+use jiff::civil::{Date, date};
+use rust_decimal::Decimal;
+use toll_billing::invoice::LineKind;
+use toll_billing::{PeriodLabel, TaxMode, TaxRate};
+use toll_core::{Micros, RoundingMethod, UsageKind};
+use toll_store::Store;
+use toll_store::accounts::AccountMode;
+use toll_store::billing::run::BillRunOptions;
+use toll_store::cdrs::CdrRecord;
+use toll_store::charging::{ChargeOutcome, Charger, RecordBatch, UsageEvent};
+use toll_store::suspense::{NewSuspense, Stage};
+
+/// 2026-11-03 10:00 Beijing time.
+const NOV_3: i64 = 1_793_671_200_000;
+const DAY_MS: i64 = 86_400_000;
+const LINE2: &str = "13900139000";
+
+fn call(
+    id: &str,
+    number: &str,
+    at_ms: i64,
+    seconds: i64,
+    dest: &str,
+    cost: &str,
+) -> (UsageEvent, CdrRecord) {
+    let ev = UsageEvent {
+        key: format!("pbx/{id}"),
+        number: number.into(),
+        usage: UsageKind::Voice,
+        service: None,
+        at_ms,
+        quantity: seconds,
+        destination: Some(dest.into()),
+        rated_cost: Some(cost.parse().unwrap()),
+    };
+    let rec = CdrRecord {
+        source: "pbx".into(),
+        record_id: id.into(),
+        import_id: None,
+        caller: number.into(),
+        callee: "01088886666".into(),
+        destination: Some("01088886666".into()),
+        start_ms: at_ms,
+        utc_offset_s: 8 * 3600,
+        answer_ms: Some(at_ms),
+        end_ms: Some(at_ms + seconds * 1000),
+        quantity: seconds * 1_000_000_000,
+        category: "call".into(),
+        subject: number.into(),
+        rated_usage: Some(seconds * 1_000_000_000),
+        cost: Some(m(cost)),
+        matched_prefix: Some("010".into()),
+        destination_id: Some(dest.into()),
+        carrier: None,
+        region: None,
+        default_rated: false,
+        call_id: None,
+        swept: false,
+        suspense_id: None,
+        suspense_key: None,
+    };
+    (ev, rec)
+}
+
+async fn charge(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
+    let (events, records): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
+    let refused = |_: usize, _: toll_store::charging::RefusalCode, why: &str| NewSuspense {
+        item_key: "x".into(),
+        source: "pbx".into(),
+        format: "test".into(),
+        import_id: None,
+        line: None,
+        stage: Stage::Charge,
+        class: "refused".into(),
+        field: None,
+        reason: why.into(),
+        raw: Vec::new(),
+        record: None,
+    };
+    let out = c
+        .charge_records(RecordBatch {
+            events: &events,
+            records: &records,
+            suspense: &[],
+            on_refused: &refused,
+            resolved: &[],
+            import: None,
+        })
+        .await
+        .unwrap();
+    for o in out {
+        assert!(matches!(o, ChargeOutcome::Charged { .. }), "{o:?}");
+    }
+}
+
+fn opts(today: Date) -> BillRunOptions {
+    BillRunOptions {
+        finalize: true,
+        batch: 1,
+        today,
+    }
+}
+
+async fn balance(s: &Store, t: toll_store::TenantId, a: &str) -> Micros {
+    s.account(t, a).await.unwrap().balance
+}
+
+#[tokio::test]
+async fn a_month_is_invoiced_once_late_usage_follows_and_a_credit_note_reverses_it() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let n = e.name;
+        // a1: prepaid, 100 topped up, plan p (fee 10, 100 voice minutes) from 2026-11-01.
+        let (t, _) = one_line(s, "100").await;
+        // a2: postpaid, no plan: the tariff's price of each call, whole.
+        s.create_account(
+            t.id,
+            "c1",
+            "a2",
+            AccountMode::Postpaid {
+                credit_limit: m("100"),
+            },
+        )
+        .await
+        .unwrap();
+        s.add_subscriber(t.id, "a2", LINE2).await.unwrap();
+        s.set_invoicing(t.id, TaxMode::Exclusive, RoundingMethod::Middle)
+            .await
+            .unwrap();
+        let vat = |p: i64| TaxRate::percent(&format!("VAT {p}%"), Decimal::from(p)).unwrap();
+        s.set_tax_rule(t.id, "*", &vat(6)).await.unwrap();
+        s.set_tax_rule(t.id, "fee", &vat(9)).await.unwrap();
+        s.set_tax_rule(t.id, "voice", &vat(9)).await.unwrap();
+        assert!(s.set_tax_rule(t.id, "Bad Product", &vat(9)).await.is_err());
+
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        charge(
+            &c,
+            vec![
+                // a1: three minutes, all in the allowance.
+                call("1", LINE, NOV_3, 60, "CN-Mobile", "0.2"),
+                call("2", LINE, NOV_3 + 60_000, 60, "CN-Mobile", "0.2"),
+                call("3", LINE, NOV_3 + DAY_MS, 60, "CN-Mobile", "0.2"),
+                // a2: 0.405 and 1.205 print as 0.41 and 1.21; their exact sum 1.61 is owed.
+                call("4", LINE2, NOV_3, 30, "CN-Mobile", "0.405"),
+                call("5", LINE2, NOV_3 + 2 * DAY_MS, 90, "HK", "1.205"),
+                // December: not on November's invoice.
+                call("6", LINE2, NOV_3 + 30 * DAY_MS, 60, "HK", "3"),
+            ],
+        )
+        .await;
+
+        let nov: PeriodLabel = "2026-11".parse().unwrap();
+        let mut ticks = Vec::new();
+        let sum = s
+            .bill_run(&t, nov, &opts(date(2026, 12, 5)), |done, all| {
+                ticks.push((done, all))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (sum.accounts, sum.created, sum.existing),
+            (2, 2, 0),
+            "{n}: {sum:?}"
+        );
+        assert_eq!(ticks, [(1, 2), (2, 2)], "{n}");
+        assert_eq!(
+            sum.days_summed, 34,
+            "{n}: every day of November and December to the 4th"
+        );
+        assert_eq!(sum.first_number.as_deref(), Some("INV-2026-000001"));
+        assert_eq!(sum.last_number.as_deref(), Some("INV-2026-000002"));
+        assert!(sum.failed.is_empty(), "{n}: {:?}", sum.failed);
+
+        let inv1 = s.invoice_by_number(t.id, "INV-2026-000001").await.unwrap();
+        assert_eq!(
+            (inv1.account.as_str(), inv1.status.as_str()),
+            ("a1", "finalized")
+        );
+        let lines: Vec<(LineKind, String, String)> = inv1
+            .invoice
+            .lines
+            .iter()
+            .map(|l| (l.kind, l.label.clone(), l.amount.to_string()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    LineKind::RecurringFee,
+                    "p 2026-11-01 – 2026-12-01".into(),
+                    "10".into()
+                ),
+                (LineKind::AllowanceUse, "voice".into(), "0".into()),
+                (LineKind::Tax, "VAT 9%".into(), "0.9".into()),
+            ],
+            "{n}"
+        );
+        let allowance = &inv1.invoice.lines[1];
+        assert_eq!(
+            allowance.quantity.map(|q| q.value),
+            Some(180),
+            "{n}: seconds"
+        );
+        assert_eq!(allowance.count, Some(3));
+        assert_eq!(inv1.invoice.total, m("10.9"), "{n}");
+        assert_eq!(inv1.period_start, "2026-11-01");
+        assert_eq!(inv1.period_end, "2026-12-01");
+
+        let inv2 = s.invoice_by_number(t.id, "INV-2026-000002").await.unwrap();
+        let lines: Vec<(LineKind, String, String)> = inv2
+            .invoice
+            .lines
+            .iter()
+            .map(|l| (l.kind, l.label.clone(), l.amount.to_string()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (LineKind::Usage, "CN-Mobile".into(), "0.41".into()),
+                (LineKind::Usage, "HK".into(), "1.21".into()),
+                (LineKind::Rounding, "rounding".into(), "-0.01".into()),
+                (LineKind::Tax, "VAT 9%".into(), "0.14".into()),
+            ],
+            "{n}"
+        );
+        assert_eq!(
+            (
+                inv2.invoice.subtotal,
+                inv2.invoice.tax_total,
+                inv2.invoice.total
+            ),
+            (m("1.61"), m("0.14"), m("1.75")),
+            "{n}"
+        );
+        // Each wallet has been charged exactly its invoice: usage and fees when they happened,
+        // the tax (and any sub-cent rounding) when the invoice was finalized.
+        assert_eq!(balance(s, t.id, "a1").await, m("89.1"), "{n}");
+        assert_eq!(
+            balance(s, t.id, "a2").await,
+            m("-4.75"),
+            "{n}: 1.75 and December's 3"
+        );
+
+        // Again (a restart, a second worker): nothing new, no number taken.
+        let again = s
+            .bill_run(&t, nov, &opts(date(2026, 12, 5)), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (again.created, again.existing, again.days_summed),
+            (0, 2, 0),
+            "{n}"
+        );
+
+        // A call of 20 November arrives after the invoice: it waits for December's.
+        charge(
+            &c,
+            vec![call("7", LINE2, NOV_3 + 17 * DAY_MS, 60, "HK", "2")],
+        )
+        .await;
+        s.sum_days(&t, date(2026, 11, 20), date(2026, 11, 20))
+            .await
+            .unwrap();
+        let dec: PeriodLabel = "2026-12".parse().unwrap();
+        let d = s
+            .bill_run(&t, dec, &opts(date(2027, 1, 2)), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(d.created, 2, "{n}: {d:?}");
+        assert_eq!(d.first_number.as_deref(), Some("INV-2027-000001"));
+        let dec2 = s.invoice_by_number(t.id, "INV-2027-000002").await.unwrap();
+        let lines: Vec<(LineKind, String, Option<String>, String)> = dec2
+            .invoice
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.kind,
+                    l.label.clone(),
+                    l.detail.clone(),
+                    l.amount.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (LineKind::Usage, "HK".into(), None, "3".into()),
+                (
+                    LineKind::LateUsage,
+                    "HK".into(),
+                    Some("2026-11 usage".into()),
+                    "2".into()
+                ),
+                (LineKind::Tax, "VAT 9%".into(), None, "0.45".into()),
+            ],
+            "{n}"
+        );
+        // The November invoice did not change.
+        let again = s.invoice(t.id, inv2.id).await.unwrap();
+        assert_eq!(again.invoice, inv2.invoice);
+
+        // A credit note for a2's November invoice gives its 1.75 back.
+        let cn = s
+            .credit_invoice(t.id, inv2.id, "disputed", date(2026, 12, 6))
+            .await
+            .unwrap();
+        assert_eq!(cn.number.as_deref(), Some("CN-2026-000001"), "{n}");
+        assert_eq!(cn.invoice.total, m("-1.75"));
+        assert_eq!(cn.corrects, Some(inv2.id));
+        // -4.75, then November's late 2 and December's tax 0.45, then the credit of 1.75.
+        assert_eq!(balance(s, t.id, "a2").await, m("-5.45"), "{n}");
+        let twice = s
+            .credit_invoice(t.id, inv2.id, "again", date(2026, 12, 6))
+            .await;
+        assert!(twice.is_err(), "{n}: one credit note per invoice");
+        assert!(s.verify_ledger(t.id).await.unwrap().is_intact(), "{n}");
+
+        let list = s.invoices(t.id, Some("a2"), None, None, 10).await.unwrap();
+        let numbers: Vec<_> = list.iter().map(|i| i.number.clone().unwrap()).collect();
+        assert_eq!(
+            numbers,
+            ["CN-2026-000001", "INV-2027-000002", "INV-2026-000002"],
+            "{n}: newest first"
+        );
+
+        // A stored line changed behind Toll's back is caught when the invoice is read.
+        let tamper = "UPDATE invoice_lines SET amount = amount + 10000 WHERE invoice_id = $1 \
+                      AND line_no = 1";
+        match s {
+            Store::Sqlite(p) => {
+                sqlx::query(tamper).bind(inv1.id).execute(p).await.unwrap();
+            }
+            Store::Postgres(p) => {
+                sqlx::query(tamper).bind(inv1.id).execute(p).await.unwrap();
+            }
+        }
+        let err = s.invoice(t.id, inv1.id).await.unwrap_err().to_string();
+        assert!(err.contains("does not add up"), "{n}: {err}");
+    }
+}
