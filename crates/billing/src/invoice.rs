@@ -309,7 +309,9 @@ impl Invoice {
             let amount = round_ratio(i128::from(c.amount.0), 1, currency, rounding)?;
             exact_sum += i128::from(c.amount.0);
             rounded_sum += i128::from(amount.0);
-            if let Some(rate) = &c.tax {
+            // A line of no money (allowance use) adds nothing to a tax base and, alone, makes
+            // no tax line of 0.
+            if let Some(rate) = c.tax.as_ref().filter(|_| c.amount != Micros::ZERO) {
                 match bases.iter_mut().find(|(r, _)| r == rate) {
                     Some((_, b)) => *b += i128::from(c.amount.0),
                     None => bases.push((rate.clone(), i128::from(c.amount.0))),

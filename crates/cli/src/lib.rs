@@ -1,6 +1,7 @@
 //! The `toll` command line, as a library so that tests and benchmarks drive the same code.
 
 pub mod admin;
+pub mod bill_cmd;
 pub mod chargefile;
 pub mod demo_cmd;
 pub mod demo_data;

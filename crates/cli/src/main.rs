@@ -65,6 +65,12 @@ enum Command {
     /// The ledger: `toll ledger verify`.
     #[command(subcommand)]
     Ledger(admin::LedgerCmd),
+    /// Bill runs (`toll bill run --period 2026-10`), the nightly sums, invoicing settings.
+    #[command(subcommand)]
+    Bill(toll_cli::bill_cmd::BillCmd),
+    /// Invoices and credit notes: list, show, finalize, void, credit.
+    #[command(subcommand)]
+    Invoice(toll_cli::bill_cmd::InvoiceCmd),
     /// Import CDR files from switches: read, cleanse, rate, charge and store every record.
     Import(toll_cli::importfile::ImportArgs),
     /// The suspense queue: records that could not be charged, to fix and re-process.
@@ -242,6 +248,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             toll_cli::suspense_cmd::ingest(&cli.db, &cmd).await?;
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Bill(cmd) => admin::runtime()?.block_on(toll_cli::bill_cmd::bill(&cli.db, &cmd)),
+        Command::Invoice(cmd) => {
+            admin::runtime()?.block_on(toll_cli::bill_cmd::invoice(&cli.db, &cmd))
+        }
         Command::Worker(args) => admin::runtime()?.block_on(async {
             toll_cli::stream_cmd::worker(&cli.db, &args).await?;
             Ok(ExitCode::SUCCESS)
