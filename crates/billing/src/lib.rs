@@ -13,11 +13,13 @@
 
 pub mod capital;
 pub mod cycle;
+pub mod document;
 pub mod invoice;
 pub mod number;
 pub mod tax;
 
 pub use cycle::{BillCycle, BillPeriod, PeriodLabel};
+pub use document::{InvoiceDocument, Lang, Party};
 pub use invoice::{Charge, Invoice, InvoiceError, InvoiceKind, InvoiceLine, LineKind};
 pub use number::{InvoiceNumber, Series};
 pub use tax::{TaxMode, TaxRate};

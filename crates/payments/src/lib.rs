@@ -1,0 +1,1 @@
+//! Payment providers; see the crate description.

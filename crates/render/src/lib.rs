@@ -1,0 +1,1 @@
+//! Invoice rendering (HTML and PDF); see the crate description.
