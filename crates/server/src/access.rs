@@ -35,6 +35,10 @@ pub enum Perm {
     SuspenseWrite,
     LedgerRead,
     AuditRead,
+    /// Invoices, credit notes and statements.
+    InvoiceRead,
+    /// Bill runs; finalize or void drafts; credit notes.
+    InvoiceWrite,
     /// Users and API keys.
     UserAdmin,
     /// A customer's own account: balance, allowances, usage, top-up requests.
@@ -44,7 +48,7 @@ pub enum Perm {
 use Perm::*;
 
 /// Every permission, for tests that enumerate them.
-pub const ALL_PERMS: [Perm; 19] = [
+pub const ALL_PERMS: [Perm; 21] = [
     Authenticated,
     TariffRead,
     TariffWrite,
@@ -62,11 +66,13 @@ pub const ALL_PERMS: [Perm; 19] = [
     SuspenseWrite,
     LedgerRead,
     AuditRead,
+    InvoiceRead,
+    InvoiceWrite,
     UserAdmin,
     SelfService,
 ];
 
-const READS: [Perm; 8] = [
+const READS: [Perm; 9] = [
     TariffRead,
     PlanRead,
     AccountRead,
@@ -74,6 +80,7 @@ const READS: [Perm; 8] = [
     SuspenseRead,
     LedgerRead,
     AuditRead,
+    InvoiceRead,
     Authenticated,
 ];
 
@@ -99,6 +106,8 @@ pub fn role_allows(role: Role, perm: Perm) -> bool {
                 | SuspenseRead
                 | SuspenseWrite
                 | LedgerRead
+                | InvoiceRead
+                | InvoiceWrite
         ),
         Role::Approver => matches!(
             perm,

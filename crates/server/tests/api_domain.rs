@@ -850,3 +850,154 @@ async fn customers_see_their_own_account_only() {
         srv.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_bill_run_makes_invoices_that_are_read_credited_and_kept_to_their_tenant_and_account() {
+    for e in common::engines().await {
+        let n = e.name;
+        people(&e.store).await;
+        let t = e.store.tenant("acme").await.unwrap();
+        e.store.create_customer(t.id, "c2", "李四").await.unwrap();
+        e.store
+            .create_account(t.id, "c2", "b1", toll_store::accounts::AccountMode::Prepaid)
+            .await
+            .unwrap();
+        e.store
+            .add_subscriber(t.id, "b1", "13700137000")
+            .await
+            .unwrap();
+        e.store
+            .top_up(t.id, "b1", m("10"), "pay-b1", "")
+            .await
+            .unwrap();
+        let srv = Server::start(&e.store, |_| {}).await;
+        let op = Session::login(&srv, "operator").await;
+        // 0.24 to a Beijing fixed line and 0.05 to a mobile, as in the CDR test above.
+        let batch = json!([
+            rec(
+                "r1",
+                "13700137000",
+                "01088886666",
+                "2026-11-23T10:00:00+08:00",
+                "61s"
+            ),
+            rec(
+                "r2",
+                "13700137000",
+                "13912345678",
+                "2026-11-23T11:00:00+08:00",
+                "30s"
+            ),
+        ]);
+        let (st, r) = op.post("/api/v1/cdrs?source=pbx-bj", &batch).await;
+        assert_eq!((st, &r["charged"]), (200, &json!(2)), "{n}: {r}");
+
+        let (st, bad) = op
+            .post("/api/v1/bill-runs", &json!({"period": "2026-13"}))
+            .await;
+        assert_eq!((st, bad["field"].as_str()), (400, Some("period")), "{bad}");
+        let (st, run) = op
+            .post("/api/v1/bill-runs", &json!({"period": "2026-11"}))
+            .await;
+        assert_eq!(st, 200, "{n}: {run}");
+        assert_eq!(
+            (&run["accounts"], &run["created"]),
+            (&json!(3), &json!(3)),
+            "{run}"
+        );
+        assert_eq!(run["first_number"], "INV-2026-000001");
+        assert_eq!(run["last_number"], "INV-2026-000003");
+        let (_, again) = op
+            .post("/api/v1/bill-runs", &json!({"period": "2026-11"}))
+            .await;
+        assert_eq!(
+            (&again["created"], &again["existing"]),
+            (&json!(0), &json!(3))
+        );
+
+        let (st, page) = get_q(&op, "/api/v1/invoices", &[("account", "b1")]).await;
+        assert_eq!(st, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{n}: {page}");
+        assert_eq!(items[0]["total"], "0.29");
+        let id = items[0]["id"].as_i64().unwrap();
+        let (st, inv) = op.get(&format!("/api/v1/invoices/{id}")).await;
+        assert_eq!(st, 200, "{inv}");
+        assert_eq!(
+            (&inv["status"], &inv["period_start"]),
+            (&json!("finalized"), &json!("2026-11-01"))
+        );
+        let lines = inv["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 2, "{n}: two destinations: {inv}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["kind"] == "usage" && l["count"] == 1)
+        );
+        let mut amounts: Vec<&str> = lines
+            .iter()
+            .map(|l| l["amount"].as_str().unwrap())
+            .collect();
+        amounts.sort_unstable();
+        assert_eq!(amounts, ["0.05", "0.24"]);
+        assert_eq!(inv["total_in_words"], "贰角玖分");
+
+        // Another tenant's admin cannot tell the invoice exists.
+        let beta = Session::login(&srv, "beta-admin").await;
+        let (st, _) = beta.get(&format!("/api/v1/invoices/{id}")).await;
+        assert_eq!(st, 404, "{n}");
+        let (_, list) = beta.get("/api/v1/invoices").await;
+        assert_eq!(list["items"], json!([]));
+        // The customer (account a1) sees a1's invoice and not b1's.
+        let me = Session::login(&srv, "customer").await;
+        let (st, mine) = me.get("/api/v1/me/invoices").await;
+        assert_eq!(st, 200, "{mine}");
+        let accounts: Vec<&str> = mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["account"].as_str().unwrap())
+            .collect();
+        assert_eq!(accounts, ["a1"], "{n}");
+        let (st, _) = me.get(&format!("/api/v1/me/invoices/{id}")).await;
+        assert_eq!(st, 404, "{n}: b1's invoice is not the customer's");
+
+        // A credit note gives the 0.29 back; a second one is refused.
+        let (st, cn) = op
+            .post(
+                &format!("/api/v1/invoices/{id}/credit-note"),
+                &json!({"reason": "disputed"}),
+            )
+            .await;
+        assert_eq!(st, 201, "{n}: {cn}");
+        assert_eq!(
+            (&cn["number"], &cn["total"]),
+            (&json!("CN-2026-000001"), &json!("-0.29"))
+        );
+        assert_eq!(e.store.account(t.id, "b1").await.unwrap().balance, m("10"));
+        let (st, _) = op
+            .post(
+                &format!("/api/v1/invoices/{id}/credit-note"),
+                &json!({"reason": "again"}),
+            )
+            .await;
+        assert_eq!(st, 409, "{n}");
+        let (st, _) = op
+            .post(&format!("/api/v1/invoices/{id}/void"), &json!({}))
+            .await;
+        assert_eq!(st, 422, "{n}: a finalized invoice is credited, not voided");
+        let admin = Session::login(&srv, "admin").await;
+        let (_, log) = admin.get("/api/v1/audit").await;
+        let actions: Vec<&str> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["action"].as_str().unwrap())
+            .collect();
+        assert!(
+            actions.contains(&"invoice.credit") && actions.contains(&"bill_run"),
+            "{actions:?}"
+        );
+        srv.stop().await;
+    }
+}

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod audit;
 pub mod cdrs;
 pub mod idempotency;
+pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod me;
@@ -189,11 +190,27 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
             .routes(routes!(suspense::discard)),
     );
     add(
+        Some(Perm::InvoiceRead),
+        OpenApiRouter::new()
+            .routes(routes!(invoices::list))
+            .routes(routes!(invoices::get)),
+    );
+    add(
+        Some(Perm::InvoiceWrite),
+        OpenApiRouter::new()
+            .routes(routes!(invoices::run))
+            .routes(routes!(invoices::finalize))
+            .routes(routes!(invoices::void))
+            .routes(routes!(invoices::credit)),
+    );
+    add(
         Some(Perm::SelfService),
         OpenApiRouter::new()
             .routes(routes!(me::account))
             .routes(routes!(me::usage))
-            .routes(routes!(me::request_top_up)),
+            .routes(routes!(me::request_top_up))
+            .routes(routes!(invoices::my_list))
+            .routes(routes!(invoices::my_get)),
     );
     (router, doc)
 }
