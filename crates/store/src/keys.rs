@@ -30,6 +30,9 @@ pub(crate) enum KeySource {
     Rerate,
     /// What finalizing an invoice or credit note posts (tax, rounding), keyed by the store.
     Invoice,
+    /// A recorded payment (`pmt:` + its idempotency key): apart from top-ups, whose keys
+    /// callers chose before payments existed.
+    Payment,
 }
 
 impl KeySource {
@@ -42,6 +45,7 @@ impl KeySource {
             KeySource::Change => "chg:",
             KeySource::Rerate => "rr:",
             KeySource::Invoice => "inv:",
+            KeySource::Payment => "pmt:",
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct StoredInvoice {
     pub finalized_ms: Option<i64>,
     /// The invoice a credit note corrects.
     pub corrects: Option<i64>,
+    /// Why a credit note was issued (empty on invoices).
+    pub note: String,
     pub invoice: Invoice,
 }
 
@@ -53,7 +55,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 const HEAD: &str = "SELECT i.id, a.code, c.name, i.number, i.period, i.period_start, i.period_end, \
      i.status, i.paid, i.created_ms, i.finalized_ms, i.corrects_id, i.kind, i.currency, \
-     i.tax_mode, i.rounding, i.total, i.account_id \
+     i.tax_mode, i.rounding, i.total, i.account_id, i.note \
      FROM invoices i JOIN accounts a ON a.id = i.account_id \
      JOIN customers c ON c.id = a.customer_id WHERE i.tenant_id = $1";
 
@@ -169,6 +171,7 @@ pub(crate) async fn load(tx: &mut Tx, t: TenantId, id: i64) -> Result<StoredInvo
         created_ms: h.i64(9)?,
         finalized_ms: h.opt_i64(10)?,
         corrects,
+        note: h.text(18)?,
         invoice,
     })
 }

@@ -7,7 +7,9 @@
 //! proration, operators' charges and adjustments). Top-ups and payments are not invoice lines.
 
 pub mod invoices;
+pub mod payments;
 pub mod run;
+pub mod statements;
 pub mod sums;
 
 use toll_billing::{TaxMode, TaxRate};
