@@ -217,6 +217,8 @@ async fn run(store: &Store, a: &BillRunArgs) -> anyhow::Result<ExitCode> {
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
+    // Credit left by earlier overpayments settles the new invoices.
+    let settled = store.allocate_all_credit(tenant.id).await?;
     let secs = started.elapsed().as_secs_f64();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -232,6 +234,9 @@ async fn run(store: &Store, a: &BillRunArgs) -> anyhow::Result<ExitCode> {
             summary.days_summed
         );
         println!("  total {} {}", summary.total, tenant.currency);
+        if !settled.is_empty() {
+            println!("  {} invoice(s) settled from earlier credit", settled.len());
+        }
         if let (Some(f), Some(l)) = (&summary.first_number, &summary.last_number) {
             println!("  numbers {f} to {l}");
         }
@@ -359,7 +364,8 @@ pub async fn invoice(db: &DbArgs, cmd: &InvoiceCmd) -> anyhow::Result<ExitCode> 
             let i = store
                 .finalize_invoice(t.id, *id, today_in(&t, None)?)
                 .await?;
-            print_invoice(&i);
+            store.allocate_credit(t.id, &i.account).await?;
+            print_invoice(&store.invoice(t.id, i.id).await?);
         }
         InvoiceCmd::Void { tenant, id } => {
             let t = store.tenant(tenant).await?;

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, env = "TOLL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+    /// The endpoint secret Stripe signs webhooks with (`whsec_…`): enables
+    /// `POST /api/v1/webhooks/stripe/{tenant}`.
+    #[arg(long, env = "TOLL_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
     #[command(flatten)]
     pub rules: PipelineRules,
 }
@@ -107,6 +111,7 @@ pub async fn run(db: &DbArgs, args: &ServeArgs) -> anyhow::Result<()> {
         call_flush: duration("call-flush", &args.call_flush)?,
         call_queue: args.call_queue,
         secure_cookies: args.tls_cert.is_some(),
+        stripe_webhook_secret: args.stripe_webhook_secret.clone(),
         ..ServerConfig::default()
     };
     if config.max_call_duration.is_zero() {

@@ -40,7 +40,11 @@ fn number(i: usize) -> String {
 /// A rated call of `number` on day `day` of November, priced by the tariff at `cost`.
 fn call(i: usize, k: usize, day: i64, cost: &str) -> (UsageEvent, CdrRecord) {
     let at_ms = NOV_3 + (day - 3) * 86_400_000 + k as i64 * 1000;
-    let dest = if k.is_multiple_of(2) { "CN-Mobile" } else { "HK" };
+    let dest = if k.is_multiple_of(2) {
+        "CN-Mobile"
+    } else {
+        "HK"
+    };
     let ev = UsageEvent {
         key: format!("pbx/{i}-{k}"),
         number: number(i),

@@ -25,6 +25,7 @@ pub mod batcher;
 pub mod calls;
 pub mod error;
 pub mod ingest;
+pub mod invoice_docs;
 pub mod login_limit;
 pub mod metrics;
 pub mod principal;

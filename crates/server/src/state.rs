@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// Most rows of one CSV export of CDRs; the rest is one `X-Toll-Next-Cursor` away. Bounds
     /// the memory an export takes whatever the window asked for.
     pub csv_export_rows: usize,
+    /// The endpoint secret Stripe signs webhooks with (`whsec_…`); without one the webhook
+    /// route answers 404.
+    pub stripe_webhook_secret: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
             csv_export_rows: crate::api::cdrs::EXPORT_MAX,
+            stripe_webhook_secret: None,
         }
     }
 }

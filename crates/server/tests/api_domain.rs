@@ -942,6 +942,30 @@ async fn a_bill_run_makes_invoices_that_are_read_credited_and_kept_to_their_tena
         assert_eq!(amounts, ["0.05", "0.24"]);
         assert_eq!(inv["total_in_words"], "贰角玖分");
 
+        // The invoice as a PDF (Chinese by default, English on request) and as a page.
+        let res = op
+            .req("GET", &format!("/api/v1/invoices/{id}/pdf?lang=en"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{n}");
+        assert_eq!(res.headers()["content-type"], "application/pdf");
+        let bytes = res.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"%PDF"), "{n}: a PDF");
+        let res = op
+            .req("GET", &format!("/api/v1/invoices/{id}/html"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let page = res.text().await.unwrap();
+        assert!(
+            page.contains("INV-2026-") && page.contains("贰角玖分"),
+            "{n}: {page}"
+        );
+        let (st, bad) = op.get(&format!("/api/v1/invoices/{id}/pdf?lang=fr")).await;
+        assert_eq!((st, bad["field"].as_str()), (400, Some("lang")));
+
         // Another tenant's admin cannot tell the invoice exists.
         let beta = Session::login(&srv, "beta-admin").await;
         let (st, _) = beta.get(&format!("/api/v1/invoices/{id}")).await;
@@ -961,6 +985,15 @@ async fn a_bill_run_makes_invoices_that_are_read_credited_and_kept_to_their_tena
         assert_eq!(accounts, ["a1"], "{n}");
         let (st, _) = me.get(&format!("/api/v1/me/invoices/{id}")).await;
         assert_eq!(st, 404, "{n}: b1's invoice is not the customer's");
+        let (st, _) = me.get(&format!("/api/v1/me/invoices/{id}/pdf")).await;
+        assert_eq!(st, 404, "{n}");
+        let own = mine["items"][0]["id"].as_i64().unwrap();
+        let res = me
+            .req("GET", &format!("/api/v1/me/invoices/{own}/pdf"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{n}: their own invoice's PDF");
 
         // A credit note gives the 0.29 back; a second one is refused.
         let (st, cn) = op
@@ -997,6 +1030,167 @@ async fn a_bill_run_makes_invoices_that_are_read_credited_and_kept_to_their_tena
         assert!(
             actions.contains(&"invoice.credit") && actions.contains(&"bill_run"),
             "{actions:?}"
+        );
+        srv.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn payments_settle_invoices_statements_add_up_and_a_signed_webhook_records_once() {
+    const SECRET: &str = "whsec_test_secret";
+    for e in common::engines().await {
+        let n = e.name;
+        people(&e.store).await;
+        let t = e.store.tenant("acme").await.unwrap();
+        e.store.create_customer(t.id, "c2", "李四").await.unwrap();
+        e.store
+            .create_account(
+                t.id,
+                "c2",
+                "p1",
+                toll_store::accounts::AccountMode::Postpaid {
+                    credit_limit: m("100"),
+                },
+            )
+            .await
+            .unwrap();
+        e.store
+            .add_subscriber(t.id, "p1", "13700137000")
+            .await
+            .unwrap();
+        let srv = Server::start(&e.store, |c| {
+            c.stripe_webhook_secret = Some(SECRET.into());
+        })
+        .await;
+        let op = Session::login(&srv, "operator").await;
+        let batch = json!([
+            rec(
+                "r1",
+                "13700137000",
+                "01088886666",
+                "2026-11-23T10:00:00+08:00",
+                "61s"
+            ),
+            rec(
+                "r2",
+                "13700137000",
+                "13912345678",
+                "2026-11-23T11:00:00+08:00",
+                "30s"
+            ),
+        ]);
+        let (st, r) = op.post("/api/v1/cdrs?source=pbx-bj", &batch).await;
+        assert_eq!((st, &r["charged"]), (200, &json!(2)), "{n}: {r}");
+        let (st, _) = op
+            .post("/api/v1/bill-runs", &json!({"period": "2026-11"}))
+            .await;
+        assert_eq!(st, 200);
+        let (_, page) = get_q(&op, "/api/v1/invoices", &[("account", "p1")]).await;
+        let id = page["items"][0]["id"].as_i64().unwrap();
+        assert_eq!(page["items"][0]["total"], "0.29", "{n}");
+
+        // 0.20 by bank transfer: part of the invoice; the same key again records nothing.
+        let pay = json!({"method": "bank_transfer", "amount": "0.20", "reference": "ICBC-1"});
+        let (st, p1) = op.post("/api/v1/accounts/p1/payments", &pay).await;
+        assert_eq!(st, 201, "{n}: {p1}");
+        assert_eq!(p1["allocations"][0]["amount"], "0.20");
+        let (st, again) = op.post("/api/v1/accounts/p1/payments", &pay).await;
+        assert_eq!((st, &again["duplicate"]), (200, &json!(true)), "{n}");
+        let (st, bad) = op
+            .post(
+                "/api/v1/accounts/p1/payments",
+                &json!({"method": "cheque", "amount": "1"}),
+            )
+            .await;
+        assert_eq!((st, bad["field"].as_str()), (400, Some("method")));
+        let (_, inv) = op.get(&format!("/api/v1/invoices/{id}")).await;
+        assert_eq!(
+            (&inv["status"], &inv["paid"]),
+            (&json!("finalized"), &json!("0.20"))
+        );
+
+        // 0.50 through Stripe: the webhook is signed; the rest of the invoice is paid and 0.41
+        // stays as credit. A forged signature is refused; a redelivery records nothing.
+        let event = json!({
+            "id": "evt_1", "object": "event", "type": "payment_intent.succeeded",
+            "created": jiff::Timestamp::now().as_second(), "livemode": false,
+            "data": {"object": {"id": "pi_1", "object": "payment_intent", "amount": 50,
+                "amount_received": 50, "currency": "cny", "status": "succeeded",
+                "metadata": {"tenant": "acme", "account": "p1", "key": "portal-1"}}}
+        })
+        .to_string();
+        let now = jiff::Timestamp::now().as_second();
+        let hook = |sig: String| {
+            srv.post("/api/v1/webhooks/stripe/acme")
+                .header("stripe-signature", sig)
+                .header("content-type", "application/json")
+                .body(event.clone())
+        };
+        let forged = toll_payments::stripe::signature_header("whsec_other", event.as_bytes(), now);
+        let (st, body) = read(hook(forged).send().await.unwrap()).await;
+        assert_eq!(
+            (st, body["field"].as_str()),
+            (400, Some("Stripe-Signature")),
+            "{n}"
+        );
+        let good = toll_payments::stripe::signature_header(SECRET, event.as_bytes(), now);
+        let (st, ack) = read(hook(good.clone()).send().await.unwrap()).await;
+        assert_eq!(
+            (st, &ack["outcome"]),
+            (200, &json!("recorded")),
+            "{n}: {ack}"
+        );
+        let (_, ack) = read(hook(good).send().await.unwrap()).await;
+        assert_eq!(ack["outcome"], "duplicate");
+        let (_, inv) = op.get(&format!("/api/v1/invoices/{id}")).await;
+        assert_eq!(
+            (&inv["status"], &inv["paid"]),
+            (&json!("paid"), &json!("0.29")),
+            "{n}"
+        );
+        let (_, pays) = get_q(&op, "/api/v1/payments", &[("account", "p1")]).await;
+        let methods: Vec<&str> = pays["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            methods,
+            ["provider:stripe", "bank_transfer"],
+            "{n}: newest first"
+        );
+
+        // November's statement: nothing due before, 0.29 charged, 0.70 paid, 0.41 in credit.
+        let (st, s) = get_q(
+            &op,
+            "/api/v1/accounts/p1/statement",
+            &[("from", "2026-11-01"), ("to", "2026-12-01")],
+        )
+        .await;
+        assert_eq!(st, 200, "{n}: {s}");
+        assert_eq!(
+            (&s["opening"], &s["charges"]),
+            (&json!("0.00"), &json!("0.29")),
+            "{s}"
+        );
+        // Payments are dated when received (now), after November: December's statement.
+        let today = jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+            .date();
+        let (_, d) = get_q(
+            &op,
+            "/api/v1/accounts/p1/statement",
+            &[
+                ("from", "2026-12-01"),
+                ("to", &today.tomorrow().unwrap().to_string()),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (&d["opening"], &d["payments"], &d["closing"]),
+            (&json!("0.29"), &json!("0.70"), &json!("-0.41")),
+            "{n}: {d}"
         );
         srv.stop().await;
     }

@@ -306,6 +306,8 @@ pub async fn run(
         .store()
         .bill_run(&p.tenant, label, &opts, |_, _| {})
         .await?;
+    // Credit left by earlier overpayments settles the new invoices.
+    state.store().allocate_all_credit(p.tenant_id()).await?;
     let dto = BillRunDto {
         period: s.period.clone(),
         accounts: s.accounts,
@@ -349,6 +351,11 @@ pub async fn finalize(
         .store()
         .finalize_invoice(p.tenant_id(), id, today(&p)?)
         .await?;
+    state
+        .store()
+        .allocate_credit(p.tenant_id(), &inv.account)
+        .await?;
+    let inv = state.store().invoice(p.tenant_id(), id).await?;
     let dto = invoice_dto(&inv);
     let after = serde_json::json!({"number": dto.number, "total": dto.total});
     audit(
@@ -501,4 +508,67 @@ pub async fn my_get(
     Path(id): Path<i64>,
 ) -> Result<Json<InvoiceDto>, ApiError> {
     Ok(Json(invoice_dto(&own_invoice(&state, &p, id).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DocQuery {
+    /// zh-CN (default) or en.
+    pub lang: Option<String>,
+}
+
+fn doc_lang(q: &DocQuery) -> Result<toll_billing::Lang, ApiError> {
+    match &q.lang {
+        None => Ok(toll_billing::Lang::Zh),
+        Some(l) => l.parse().map_err(|e: String| ApiError::bad("lang", e)),
+    }
+}
+
+/// The invoice as a PDF (fonts embedded), in Chinese or English.
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/pdf", tag = "invoices",
+    params(("id" = i64, Path), DocQuery),
+    responses((status = 200, content_type = "application/pdf", description = "the PDF"),
+        (status = 404, description = "no such invoice", content_type = "application/problem+json"),
+        (status = 422, description = "a customer string has a character the invoice fonts lack", content_type = "application/problem+json")))]
+pub async fn pdf(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    q: Result<Query<DocQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let lang = doc_lang(&query(q)?)?;
+    let inv = state.store().invoice(p.tenant_id(), id).await?;
+    crate::invoice_docs::pdf_response(crate::invoice_docs::document(&p.tenant, &inv, lang)?).await
+}
+
+/// The invoice as a printable HTML page, in Chinese or English.
+#[utoipa::path(get, path = "/api/v1/invoices/{id}/html", tag = "invoices",
+    params(("id" = i64, Path), DocQuery),
+    responses((status = 200, content_type = "text/html", description = "the page"),
+        (status = 404, description = "no such invoice", content_type = "application/problem+json")))]
+pub async fn html(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    q: Result<Query<DocQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let lang = doc_lang(&query(q)?)?;
+    let inv = state.store().invoice(p.tenant_id(), id).await?;
+    crate::invoice_docs::html_response(&crate::invoice_docs::document(&p.tenant, &inv, lang)?)
+}
+
+/// One of the caller's invoices as a PDF.
+#[utoipa::path(get, path = "/api/v1/me/invoices/{id}/pdf", tag = "self-service",
+    params(("id" = i64, Path), DocQuery),
+    responses((status = 200, content_type = "application/pdf", description = "the PDF"),
+        (status = 404, description = "no such invoice of this account", content_type = "application/problem+json")))]
+pub async fn my_pdf(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    q: Result<Query<DocQuery>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let lang = doc_lang(&query(q)?)?;
+    let inv = own_invoice(&state, &p, id).await?;
+    crate::invoice_docs::pdf_response(crate::invoice_docs::document(&p.tenant, &inv, lang)?).await
 }

@@ -15,6 +15,7 @@ pub mod invoices;
 pub mod keys;
 pub mod ledger;
 pub mod me;
+pub mod payments;
 pub mod plans;
 pub mod rating;
 pub mod session;
@@ -71,6 +72,11 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
         doc.merge(d);
     };
     add(None, OpenApiRouter::new().routes(routes!(session::login)));
+    // Authenticated by the provider's signature, not by a session or key.
+    add(
+        None,
+        OpenApiRouter::new().routes(routes!(payments::stripe_webhook)),
+    );
     add(
         Some(Perm::Authenticated),
         OpenApiRouter::new().routes(routes!(session::logout, session::me)),
@@ -155,7 +161,9 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
     );
     add(
         Some(Perm::TopUp),
-        OpenApiRouter::new().routes(routes!(ledger::top_up)),
+        OpenApiRouter::new()
+            .routes(routes!(ledger::top_up))
+            .routes(routes!(payments::record)),
     );
     add(
         Some(Perm::LedgerRead),
@@ -193,7 +201,11 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
         Some(Perm::InvoiceRead),
         OpenApiRouter::new()
             .routes(routes!(invoices::list))
-            .routes(routes!(invoices::get)),
+            .routes(routes!(invoices::get))
+            .routes(routes!(invoices::pdf))
+            .routes(routes!(invoices::html))
+            .routes(routes!(payments::list))
+            .routes(routes!(payments::statement)),
     );
     add(
         Some(Perm::InvoiceWrite),
@@ -210,7 +222,9 @@ pub fn api(state: &AppState) -> (Router<AppState>, OpenApi) {
             .routes(routes!(me::usage))
             .routes(routes!(me::request_top_up))
             .routes(routes!(invoices::my_list))
-            .routes(routes!(invoices::my_get)),
+            .routes(routes!(invoices::my_get))
+            .routes(routes!(invoices::my_pdf))
+            .routes(routes!(payments::my_statement)),
     );
     (router, doc)
 }

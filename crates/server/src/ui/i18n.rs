@@ -463,6 +463,49 @@ catalog! {
     portal_request_submit { zh: "提交申请", en: "Send request" }
     portal_request_ok { zh: "充值申请已提交。", en: "Your top-up request was sent." }
     portal_no_account { zh: "您的登录未绑定账户。", en: "Your sign-in is not bound to an account." }
+
+    nav_invoices { zh: "账单", en: "Invoices" }
+    invoices_title { zh: "账单与发票", en: "Invoices" }
+    inv_number { zh: "编号", en: "Number" }
+    inv_kind { zh: "类型", en: "Type" }
+    inv_period { zh: "账期", en: "Period" }
+    inv_status { zh: "状态", en: "Status" }
+    inv_total { zh: "金额", en: "Total" }
+    inv_paid { zh: "已付", en: "Paid" }
+    inv_kind_invoice { zh: "发票", en: "Invoice" }
+    inv_kind_credit_note { zh: "红字发票", en: "Credit note" }
+    inv_status_draft { zh: "草稿", en: "Draft" }
+    inv_status_finalized { zh: "已出账", en: "Finalized" }
+    inv_status_paid { zh: "已结清", en: "Paid" }
+    inv_status_void { zh: "已作废", en: "Void" }
+    inv_filter { zh: "筛选", en: "Filter" }
+    /// A form that invoices every account of the tenant for one month.
+    bill_run_title { zh: "出账", en: "Bill run" }
+    bill_run_hint { zh: "为每个账户生成该账期的账单：每户一张，重复执行不会重复出账。", en: "Invoices every account for the period: one invoice each; running it again creates none twice." }
+    bill_run_period { zh: "账期（月份，如 2026-10）", en: "Period (month, e.g. 2026-10)" }
+    bill_run_draft { zh: "仅生成草稿（暂不编号）", en: "Drafts only (no numbers yet)" }
+    bill_run_submit { zh: "开始出账", en: "Run" }
+    bill_run_ok { zh: "出账完成：", en: "Bill run finished: " }
+    inv_finalize { zh: "确认出账", en: "Finalize" }
+    inv_void { zh: "作废草稿", en: "Void draft" }
+    inv_credit { zh: "开具红字发票", en: "Issue a credit note" }
+    inv_credit_reason { zh: "原因", en: "Reason" }
+    inv_pdf_zh { zh: "下载 PDF（中文）", en: "PDF (Chinese)" }
+    inv_pdf_en { zh: "下载 PDF（英文）", en: "PDF (English)" }
+    inv_finalized_ok { zh: "账单已确认并编号。", en: "Invoice finalized and numbered." }
+    inv_voided_ok { zh: "草稿已作废。", en: "Draft voided." }
+    inv_credited_ok { zh: "红字发票已开具。", en: "Credit note issued." }
+    inv_payment_title { zh: "登记收款", en: "Record a payment" }
+    inv_payment_method { zh: "收款方式", en: "Method" }
+    inv_method_bank { zh: "银行转账", en: "Bank transfer" }
+    inv_method_cash { zh: "现金", en: "Cash" }
+    inv_method_card { zh: "银行卡", en: "Card" }
+    inv_payment_reference { zh: "流水号", en: "Reference" }
+    inv_payment_submit { zh: "登记", en: "Record" }
+    inv_payment_ok { zh: "收款已登记并核销账单。", en: "Payment recorded and allocated to invoices." }
+    /// The title of the frame that shows the invoice as printed.
+    inv_document { zh: "账单预览", en: "Invoice as printed" }
+    portal_invoices { zh: "我的账单", en: "My invoices" }
 }
 
 #[cfg(test)]

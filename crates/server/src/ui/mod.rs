@@ -22,6 +22,7 @@
 //! | `GET /ui/cdrs`, `GET /ui/cdrs.csv` | CDR search and its CSV export |
 //! | `/ui/suspense…` | the queue, fix and re-process, discard |
 //! | `GET /ui/audit` | the audit log |
+//! | `/ui/invoices…` | invoices: list, bill run, one invoice as printed, PDF, finalize, void, credit, payments ([`invoices`]) |
 //! | `GET /portal`, `POST /portal/topup-request` | the customer's own account |
 //!
 //! Every page runs its guard first ([`session::require`]): signed out is a redirect to the
@@ -29,6 +30,7 @@
 
 pub mod assets;
 pub mod i18n;
+pub mod invoices;
 pub mod pages;
 pub mod plan_change;
 pub mod session;
@@ -54,6 +56,8 @@ pub mod paths {
     pub const CDRS: &str = "/ui/cdrs";
     pub const SUSPENSE: &str = "/ui/suspense";
     pub const AUDIT: &str = "/ui/audit";
+    pub const INVOICES: &str = "/ui/invoices";
+    pub const BILL_RUN: &str = "/ui/invoices/bill-run";
     /// `GET` shows the form, `POST` signs in.
     pub const LOGIN: &str = "/ui/login";
     /// `POST` signs out.
@@ -111,6 +115,20 @@ pub fn ui_router() -> Router<AppState> {
         .route("/ui/suspense/{id}/reprocess", post(suspense_reprocess))
         .route("/ui/suspense/{id}/discard", post(suspense_discard))
         .route(paths::AUDIT, get(audit_log))
+        .route(paths::INVOICES, get(invoices::list))
+        .route(paths::BILL_RUN, post(invoices::bill_run))
+        .route("/ui/invoices/{id}", get(invoices::show))
+        .route("/ui/invoices/{id}/document", get(invoices::document))
+        .route("/ui/invoices/{id}/pdf", get(invoices::pdf))
+        .route("/ui/invoices/{id}/finalize", post(invoices::finalize))
+        .route("/ui/invoices/{id}/void", post(invoices::void))
+        .route("/ui/invoices/{id}/credit", post(invoices::credit))
+        .route("/ui/invoices/{id}/payment", post(invoices::payment))
+        .route(
+            "/portal/invoices/{id}/document",
+            get(invoices::portal_document),
+        )
+        .route("/portal/invoices/{id}/pdf", get(invoices::portal_pdf))
         .route(paths::PORTAL, get(portal))
         .route(paths::PORTAL_TOPUP, post(portal_topup_request))
         // Tariff uploads are the largest forms: a zip of a CGRateS folder.

@@ -56,6 +56,7 @@ pub enum Nav {
     Accounts,
     Cdrs,
     Suspense,
+    Invoices,
     Audit,
     /// A page outside the sections (sign-in, errors).
     None,
@@ -150,6 +151,7 @@ impl Layout {
             (Nav::Accounts, paths::ACCOUNTS, t.nav_accounts),
             (Nav::Cdrs, paths::CDRS, t.nav_cdrs),
             (Nav::Suspense, paths::SUSPENSE, t.nav_suspense),
+            (Nav::Invoices, paths::INVOICES, t.nav_invoices),
             (Nav::Audit, paths::AUDIT, t.nav_audit),
         ]
         .into_iter()

@@ -88,6 +88,7 @@ pub fn frame(
             paths::ACCOUNTS => p.can(Perm::AccountRead),
             paths::CDRS => p.can(Perm::CdrRead),
             paths::SUSPENSE => p.can(Perm::SuspenseRead),
+            paths::INVOICES => p.can(Perm::InvoiceRead),
             paths::AUDIT => p.can(Perm::AuditRead),
             _ => false,
         }
@@ -98,7 +99,7 @@ pub fn frame(
     layout
 }
 
-fn path_of(uri: &Uri) -> String {
+pub(super) fn path_of(uri: &Uri) -> String {
     uri.path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| uri.path().to_string())
@@ -209,7 +210,7 @@ pub fn money(currency: &str, m: Micros) -> String {
 }
 
 /// A time in the tenant's zone, to the second.
-fn when(p: &Principal, ms: i64) -> String {
+pub(super) fn when(p: &Principal, ms: i64) -> String {
     let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
         return ms.to_string();
     };
@@ -219,7 +220,12 @@ fn when(p: &Principal, ms: i64) -> String {
     }
 }
 
-fn audit(p: &Principal, action: &'static str, entity: &'static str, key: &str) -> AuditOwned {
+pub(super) fn audit(
+    p: &Principal,
+    action: &'static str,
+    entity: &'static str,
+    key: &str,
+) -> AuditOwned {
     AuditOwned {
         actor: p.actor.clone(),
         action,
@@ -231,7 +237,7 @@ fn audit(p: &Principal, action: &'static str, entity: &'static str, key: &str) -
 }
 
 /// An audit entry being built (the store's [`AuditEntry`] borrows).
-struct AuditOwned {
+pub(super) struct AuditOwned {
     actor: String,
     action: &'static str,
     entity: &'static str,
@@ -241,15 +247,15 @@ struct AuditOwned {
 }
 
 impl AuditOwned {
-    fn before(mut self, v: serde_json::Value) -> Self {
+    pub(super) fn before(mut self, v: serde_json::Value) -> Self {
         self.before = Some(v);
         self
     }
-    fn after(mut self, v: serde_json::Value) -> Self {
+    pub(super) fn after(mut self, v: serde_json::Value) -> Self {
         self.after = Some(v);
         self
     }
-    async fn write(self, state: &AppState, p: &Principal) -> Result<(), ApiError> {
+    pub(super) async fn write(self, state: &AppState, p: &Principal) -> Result<(), ApiError> {
         state
             .store()
             .audit(
