@@ -9,12 +9,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use toll_billing::{PeriodLabel, TaxMode, TaxRate};
-use toll_core::{Micros, RoundingMethod};
+use toll_core::RoundingMethod;
 use toll_store::billing::invoices::StoredInvoice;
 use toll_store::billing::run::{BillRunOptions, DEFAULT_BATCH};
 use toll_store::{Store, Tenant};
 
 use crate::admin::{DbArgs, open};
+use toll_server::api::types::money;
 
 #[derive(Subcommand, Debug)]
 pub enum BillCmd {
@@ -257,12 +258,6 @@ async fn find(store: &Store, tenant: &Tenant, key: &str) -> anyhow::Result<Store
         Ok(id) => store.invoice(tenant.id, id).await?,
         Err(_) => store.invoice_by_number(tenant.id, key).await?,
     })
-}
-
-/// An amount at the currency's minor units: 12.3 → 12.30.
-pub fn money(m: Micros, currency: toll_core::Currency) -> String {
-    let d = m.to_decimal();
-    format!("{:.*}", currency.minor_units() as usize, d)
 }
 
 fn print_invoice(i: &StoredInvoice) {

@@ -18,7 +18,7 @@ use super::i18n::{Lang, Messages};
 use super::pages::{Flash, FlashKind, Layout, Nav, render};
 use super::paths;
 use super::session::{require, see_other};
-use super::views::{audit, danger, error_page, frame, money, path_of, when};
+use super::views::{audit, danger, error_page, frame, guarded, money, path_of, when};
 use crate::access::Perm;
 use crate::error::ApiError;
 use crate::invoice_docs;
@@ -27,15 +27,6 @@ use crate::state::AppState;
 
 /// Invoices per page of the list.
 const PAGE: i64 = 50;
-
-macro_rules! guarded {
-    ($state:expr, $headers:expr, $uri:expr, $perm:expr) => {
-        match require(&$state, &$headers, &$uri, $perm).await {
-            Ok(p) => p,
-            Err(res) => return res,
-        }
-    };
-}
 
 /// One row of an invoice list.
 #[derive(Debug)]

@@ -46,6 +46,7 @@ macro_rules! guarded {
         }
     };
 }
+pub(super) use guarded;
 
 /// Implements `IntoResponse` for page structs through [`render`] (headers, CSP, no-store).
 macro_rules! pages {

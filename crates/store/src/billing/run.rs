@@ -22,7 +22,7 @@ use toll_core::{Currency, Micros};
 
 use super::TaxSettings;
 use super::sums::day_of;
-use crate::db::{Tx, q};
+use crate::db::{Col, Tx, q};
 use crate::keys::{KeySource, ledger_key};
 use crate::{Store, StoreError, Tenant, TenantId};
 
@@ -283,29 +283,50 @@ pub(crate) async fn insert_invoice(
         )
         .await?
         .i64(0)?;
-    for (i, l) in invoice.lines.iter().enumerate() {
-        tx.exec(
-            q(
+    // One statement for all the lines: a bill run writes millions of them.
+    const LINE_COLS: &[Col] = &[
+        Col::Int,
+        Col::Int,
+        Col::Int,
+        Col::Text,
+        Col::Text,
+        Col::Text,
+        Col::Int,
+        Col::Text,
+        Col::Int,
+        Col::Text,
+        Col::Int,
+        Col::Int,
+        Col::Int,
+    ];
+    let numbered: Vec<(i64, &toll_billing::InvoiceLine)> =
+        (1i64..).zip(invoice.lines.iter()).collect();
+    tx.bulk(
+        &numbered,
+        LINE_COLS,
+        |src| {
+            format!(
                 "INSERT INTO invoice_lines (tenant_id, invoice_id, line_no, kind, label, detail, \
-               quantity, unit, events, tax_name, tax_ppm, exact, amount) VALUES ($1, $2, $3, $4, \
-               $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 quantity, unit, events, tax_name, tax_ppm, exact, amount) {src}"
             )
-            .i64(t.0)
-            .i64(id)
-            .i64(i as i64 + 1)
-            .text(l.kind.as_str())
-            .text(l.label.clone())
-            .opt_text(l.detail.clone())
-            .opt_i64(l.quantity.map(|q| q.value))
-            .opt_text(l.quantity.map(|q| q.unit.as_str()))
-            .opt_i64(l.count)
-            .opt_text(l.tax.as_ref().map(|r| r.name().to_string()))
-            .opt_i64(l.tax.as_ref().map(|r| i64::from(r.ppm())))
-            .i64(l.exact.0)
-            .i64(l.amount.0),
-        )
-        .await?;
-    }
+        },
+        |r, (no, l)| {
+            r.push_i64(t.0);
+            r.push_i64(id);
+            r.push_i64(*no);
+            r.push_text(l.kind.as_str());
+            r.push_text(l.label.clone());
+            r.push_opt_text(l.detail.clone());
+            r.push_opt_i64(l.quantity.map(|q| q.value));
+            r.push_opt_text(l.quantity.map(|q| q.unit.as_str().to_string()));
+            r.push_opt_i64(l.count);
+            r.push_opt_text(l.tax.as_ref().map(|r| r.name().to_string()));
+            r.push_opt_i64(l.tax.as_ref().map(|r| i64::from(r.ppm())));
+            r.push_i64(l.exact.0);
+            r.push_i64(l.amount.0);
+        },
+    )
+    .await?;
     for (i, tax) in invoice.taxes.iter().enumerate() {
         tx.exec(
             q(
