@@ -49,7 +49,9 @@ use crate::cdrs::{CdrRecord, CdrRow};
 use crate::db::{Col, DbRow, Tx, q, q_composed};
 use crate::file_imports::ImportTally;
 use crate::keys::{KeySource, ledger_key};
-use crate::ledger::{ACCOUNT_COLUMNS, account_state, lock_head_epoch, set_head_epoch};
+use crate::ledger::{
+    ACCOUNT_COLUMNS, account_state, lock_head_epoch, set_head_epoch, write_accounts,
+};
 use crate::suspense::NewSuspense;
 use crate::{Store, StoreError, Tenant, TenantId};
 
@@ -1319,8 +1321,9 @@ async fn load_accounts(
     let mut out = FxHashMap::with_capacity_and_hasher(ids.len(), Default::default());
     let lock = if for_update { tx.for_update() } else { "" };
     for chunk in ids.chunks(IN_CHUNK) {
+        // `+tenant_id`: SQLite would otherwise scan the tenant index instead of probing ids.
         let head =
-            format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = $1 AND id");
+            format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE +tenant_id = $1 AND id");
         let rows = in_query(tx, &head, tenant, chunk, lock).await?;
         for r in rows {
             let a = account_state(&r)?;
@@ -1546,36 +1549,6 @@ async fn write_counters(
             query.push_text(usage.clone());
             query.push_text(period.clone());
             query.push_i64(*accrued);
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// Writes the running totals of the accounts the batch moved (most events of a batch are
-/// covered by allowances and move none).
-async fn write_accounts(
-    tx: &mut Tx,
-    tenant: TenantId,
-    touched: &[i64],
-    accounts: &FxHashMap<i64, AccountState>,
-) -> Result<(), StoreError> {
-    let rows: Vec<&AccountState> = touched.iter().filter_map(|id| accounts.get(id)).collect();
-    tx.bulk(
-        &rows,
-        &[Col::Int, Col::Int, Col::Int],
-        |values| {
-            format!(
-                "WITH v (id, debits, credits) AS ({values}) \
-                 UPDATE ledger_accounts SET debits = v.debits, credits = v.credits FROM v \
-                 WHERE ledger_accounts.id = v.id AND ledger_accounts.tenant_id = {}",
-                tenant.0
-            )
-        },
-        |query, a| {
-            query.push_i64(a.id);
-            query.push_i64(a.debits.0);
-            query.push_i64(a.credits.0);
         },
     )
     .await?;

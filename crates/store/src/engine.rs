@@ -55,6 +55,12 @@ impl Store {
                 // a longer transaction needs one) and sort spills stay in memory instead of
                 // temp files: they never need to survive a crash.
                 .pragma("temp_store", "memory")
+                // Pages are read through a memory map and a 64 MiB page cache per connection
+                // rather than a read() system call per page with SQLite's 2 MiB default cache:
+                // a bill run or an import over a database of gigabytes spent a third of its
+                // time in the kernel copying pages.
+                .pragma("mmap_size", "2147418112")
+                .pragma("cache_size", "-65536")
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)

@@ -174,9 +174,10 @@ pub(crate) async fn resolve(
     let now = now_ms();
     for chunk in ids.chunks(900) {
         let list = tx.in_list("id", chunk.len());
+        // `+tenant_id`: probe the ids, not every open item of the tenant (SQLite's choice).
         let mut stmt = q_composed(format!(
             "UPDATE suspense SET status = 'resolved', resolved_ms = {now}, updated_ms = {now} \
-             WHERE tenant_id = {} AND status = 'open' AND {list}",
+             WHERE +tenant_id = {} AND status = 'open' AND {list}",
             tenant.0
         ));
         tx.bind_set_i64(&mut stmt, chunk);
@@ -198,7 +199,7 @@ pub(crate) async fn resolve(
         let list = tx.in_list("item_key", chunk.len());
         let mut stmt = q_composed(format!(
             "UPDATE suspense SET status = 'resolved', resolved_ms = {now}, updated_ms = {now} \
-             WHERE tenant_id = {} AND status = 'open' AND {list}",
+             WHERE +tenant_id = {} AND status = 'open' AND {list}",
             tenant.0
         ));
         tx.bind_set_text(&mut stmt, chunk);
