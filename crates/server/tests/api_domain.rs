@@ -888,9 +888,17 @@ async fn a_bill_run_makes_invoices_that_are_read_credited_and_kept_to_their_tena
                 "2026-11-23T11:00:00+08:00",
                 "30s"
             ),
+            // The customer's line (a1) calls too; a2 makes no call in November.
+            rec(
+                "r3",
+                common_server::PAYER,
+                "13912345678",
+                "2026-11-24T09:00:00+08:00",
+                "30s"
+            ),
         ]);
         let (st, r) = op.post("/api/v1/cdrs?source=pbx-bj", &batch).await;
-        assert_eq!((st, &r["charged"]), (200, &json!(2)), "{n}: {r}");
+        assert_eq!((st, &r["charged"]), (200, &json!(3)), "{n}: {r}");
 
         let (st, bad) = op
             .post("/api/v1/bill-runs", &json!({"period": "2026-13"}))
@@ -900,19 +908,20 @@ async fn a_bill_run_makes_invoices_that_are_read_credited_and_kept_to_their_tena
             .post("/api/v1/bill-runs", &json!({"period": "2026-11"}))
             .await;
         assert_eq!(st, 200, "{n}: {run}");
+        // a2 was opened after November and had nothing in it: no empty invoice for it.
         assert_eq!(
-            (&run["accounts"], &run["created"]),
-            (&json!(3), &json!(3)),
+            (&run["accounts"], &run["created"], &run["not_due"]),
+            (&json!(3), &json!(2), &json!(1)),
             "{run}"
         );
         assert_eq!(run["first_number"], "INV-2026-000001");
-        assert_eq!(run["last_number"], "INV-2026-000003");
+        assert_eq!(run["last_number"], "INV-2026-000002");
         let (_, again) = op
             .post("/api/v1/bill-runs", &json!({"period": "2026-11"}))
             .await;
         assert_eq!(
             (&again["created"], &again["existing"]),
-            (&json!(0), &json!(3))
+            (&json!(0), &json!(2))
         );
 
         let (st, page) = get_q(&op, "/api/v1/invoices", &[("account", "b1")]).await;
@@ -994,6 +1003,24 @@ async fn a_bill_run_makes_invoices_that_are_read_credited_and_kept_to_their_tena
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{n}: their own invoice's PDF");
+        // The portal lists it, with the printed invoice and the PDF; b1's is not there.
+        let res = me.req("GET", "/portal").send().await.unwrap();
+        assert_eq!(res.status(), 200, "{n}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains(r#"id="my-invoices""#), "{n}: {page}");
+        assert!(
+            page.contains(&format!(r#"href="/portal/invoices/{own}/document""#))
+                && page.contains(&format!(r#"href="/portal/invoices/{own}/pdf""#)),
+            "{n}: {page}"
+        );
+        assert!(!page.contains(&format!("/portal/invoices/{id}/")), "{n}");
+        let res = me
+            .req("GET", &format!("/portal/invoices/{own}/document"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{n}: the printed invoice");
+        assert!(res.text().await.unwrap().contains("INV-2026-"));
 
         // A credit note gives the 0.29 back; a second one is refused.
         let (st, cn) = op
@@ -1078,9 +1105,17 @@ async fn payments_settle_invoices_statements_add_up_and_a_signed_webhook_records
                 "2026-11-23T11:00:00+08:00",
                 "30s"
             ),
+            // The customer's line (a1) calls too; a2 makes no call in November.
+            rec(
+                "r3",
+                common_server::PAYER,
+                "13912345678",
+                "2026-11-24T09:00:00+08:00",
+                "30s"
+            ),
         ]);
         let (st, r) = op.post("/api/v1/cdrs?source=pbx-bj", &batch).await;
-        assert_eq!((st, &r["charged"]), (200, &json!(2)), "{n}: {r}");
+        assert_eq!((st, &r["charged"]), (200, &json!(3)), "{n}: {r}");
         let (st, _) = op
             .post("/api/v1/bill-runs", &json!({"period": "2026-11"}))
             .await;

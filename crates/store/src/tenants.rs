@@ -99,15 +99,31 @@ impl Store {
             )
             .await?
             .ok_or_else(|| StoreError::not_found("tenant", slug))?;
-        Ok(Tenant {
-            id: TenantId(row.i64(0)?),
-            slug: row.text(1)?,
-            name: row.text(2)?,
-            currency: row
-                .text(3)?
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("tenant currency: {e}")))?,
-            time_zone: row.text(4)?,
-        })
+        tenant_of(&row)
     }
+
+    /// Every tenant, in id order (the server's scheduled jobs walk them).
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let mut tx = self.read().await?;
+        tx.all(q(
+            "SELECT id, slug, name, currency, time_zone FROM tenants ORDER BY id",
+        ))
+        .await?
+        .iter()
+        .map(tenant_of)
+        .collect()
+    }
+}
+
+fn tenant_of(row: &crate::db::DbRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: TenantId(row.i64(0)?),
+        slug: row.text(1)?,
+        name: row.text(2)?,
+        currency: row
+            .text(3)?
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("tenant currency: {e}")))?,
+        time_zone: row.text(4)?,
+    })
 }

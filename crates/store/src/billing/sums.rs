@@ -21,6 +21,10 @@ use toll_billing::LineKind;
 use crate::db::{Col, Tx, q};
 use crate::{Store, StoreError, Tenant, TenantId};
 
+/// Days the nightly job recomputes, ending yesterday (`toll bill sum` and the server's daily
+/// job): records arriving up to a month late are summed before the next invoice.
+pub const NIGHTLY_WINDOW_DAYS: u32 = 35;
+
 /// Ledger entries read per transaction by [`Store::sum_postings`].
 const POSTINGS_PER_PASS: i64 = 20_000;
 
