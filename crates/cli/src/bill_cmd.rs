@@ -57,7 +57,7 @@ pub struct BillSumArgs {
     #[arg(long)]
     pub tenant: String,
     /// How many days back from yesterday to recompute.
-    #[arg(long, default_value_t = 35)]
+    #[arg(long, default_value_t = toll_store::billing::sums::NIGHTLY_WINDOW_DAYS)]
     pub days: u32,
     /// The date the job runs on (default: today in the tenant's zone).
     #[arg(long)]

@@ -28,6 +28,14 @@ pub struct ServeArgs {
     /// How often the sweeper looks for such calls.
     #[arg(long, default_value = "60s")]
     pub sweep_interval: String,
+    /// How often the server checks for tenants whose local day has moved on; their daily
+    /// billing jobs (the nightly sums, then the bill run of periods that ended) run then.
+    #[arg(long, default_value = "10m")]
+    pub billing_interval: String,
+    /// What the scheduled bill run makes: draft invoices for review, finalized ones, or none
+    /// (off; the nightly sums still run).
+    #[arg(long, default_value = "draft")]
+    pub auto_bill: toll_server::billing_jobs::AutoBill,
     /// Longest request body, in MiB.
     #[arg(long, default_value_t = 64)]
     pub max_body_mib: usize,
@@ -107,6 +115,8 @@ pub async fn run(db: &DbArgs, args: &ServeArgs) -> anyhow::Result<()> {
         batch: args.rules.batch,
         max_call_duration: duration("max-call-duration", &args.max_call_duration)?,
         sweep_interval: duration("sweep-interval", &args.sweep_interval)?,
+        billing_interval: duration("billing-interval", &args.billing_interval)?,
+        auto_bill: args.auto_bill,
         call_batch: args.call_batch,
         call_flush: duration("call-flush", &args.call_flush)?,
         call_queue: args.call_queue,

@@ -22,6 +22,7 @@ pub mod api_docs;
 pub mod auth;
 pub mod auth_cache;
 pub mod batcher;
+pub mod billing_jobs;
 pub mod calls;
 pub mod error;
 pub mod ingest;
@@ -94,7 +95,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves on `listener` until `shutdown` resolves, with the sweeper running every
-/// `sweep_interval`; then stops accepting, lets requests in flight finish, and flushes the
+/// `sweep_interval` and the daily billing jobs checked every `billing_interval`; then stops accepting, lets requests in flight finish, and flushes the
 /// call-end batchers.
 pub async fn serve(
     listener: TcpListener,
@@ -103,6 +104,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = sweeper::spawn(state.clone(), state.config().sweep_interval);
     state.keep_task(sweeper);
+    let billing = billing_jobs::spawn(
+        state.clone(),
+        state.config().billing_interval,
+        state.config().auto_bill,
+    );
+    state.keep_task(billing);
     let app = router(state.clone());
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
@@ -134,6 +141,12 @@ pub async fn serve_tls(
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
     let sweeper = sweeper::spawn(state.clone(), state.config().sweep_interval);
     state.keep_task(sweeper);
+    let billing = billing_jobs::spawn(
+        state.clone(),
+        state.config().billing_interval,
+        state.config().auto_bill,
+    );
+    state.keep_task(billing);
     let app = router(state.clone());
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();

@@ -39,6 +39,11 @@ pub struct ServerConfig {
     pub max_call_duration: Duration,
     /// How often the sweeper looks for such calls.
     pub sweep_interval: Duration,
+    /// How often the server checks whether a tenant's local day has moved on, which starts
+    /// its daily billing jobs (see [`crate::billing_jobs`]).
+    pub billing_interval: Duration,
+    /// What the scheduled bill run makes.
+    pub auto_bill: crate::billing_jobs::AutoBill,
     /// Call ends per transaction, at most.
     pub call_batch: usize,
     /// Longest wait for more call ends before a transaction starts.
@@ -69,6 +74,8 @@ impl Default for ServerConfig {
             batch: toll_ingest::pipeline::DEFAULT_BATCH,
             max_call_duration: Duration::from_secs(4 * 3600),
             sweep_interval: Duration::from_secs(60),
+            billing_interval: Duration::from_secs(600),
+            auto_bill: crate::billing_jobs::AutoBill::Draft,
             call_batch: 512,
             call_flush: Duration::from_millis(2),
             call_queue: 20_000,

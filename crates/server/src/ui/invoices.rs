@@ -60,6 +60,14 @@ fn kind_text(t: &'static Messages, k: &str) -> &'static str {
     }
 }
 
+/// A row of the portal's list: the printed invoice and its PDF, under `/portal/invoices`.
+pub(super) fn portal_invoice_row(t: &'static Messages, i: &InvoiceSummary) -> InvoiceRow {
+    let base = format!("{}/{}", paths::PORTAL, "invoices");
+    let mut row = invoice_row(t, i, &base);
+    row.href = format!("{base}/{}/document", i.id);
+    row
+}
+
 pub(super) fn invoice_row(t: &'static Messages, i: &InvoiceSummary, base: &str) -> InvoiceRow {
     let (status, status_class) = status_text(t, &i.status);
     InvoiceRow {

@@ -2081,7 +2081,12 @@ pub struct PortalPage {
     pub layout: Layout,
     pub a: AccountSummary,
     pub request_action: &'static str,
+    /// The customer's latest invoices and credit notes (drafts are not theirs to see yet).
+    pub invoices: Vec<super::invoices::InvoiceRow>,
 }
+
+/// Invoices the portal lists, newest first.
+const PORTAL_INVOICES: i64 = 24;
 
 /// `GET /portal`: the customer's own account (the one their sign-in is bound to).
 pub async fn portal(
@@ -2106,6 +2111,18 @@ pub async fn portal(
         Ok(a) => a,
         Err(e) => return error_page(lang, &p, e),
     };
+    let invoices = match state
+        .store()
+        .invoices(p.tenant_id(), Some(&code), None, None, PORTAL_INVOICES)
+        .await
+    {
+        Ok(list) => list
+            .iter()
+            .filter(|i| i.status != "draft")
+            .map(|i| super::invoices::portal_invoice_row(t, i))
+            .collect(),
+        Err(e) => return error_page(lang, &p, e.into()),
+    };
     PortalPage {
         layout: frame(
             Some(&p),
@@ -2117,6 +2134,7 @@ pub async fn portal(
         ),
         a,
         request_action: paths::PORTAL_TOPUP,
+        invoices,
     }
     .into_response()
 }
