@@ -1447,26 +1447,8 @@ async fn write_entries(tx: &mut Tx, tenant: TenantId, rows: &[Decided]) -> Resul
     let entries: Vec<&EntryRow> = rows.iter().filter_map(|d| d.entry.as_ref()).collect();
     tx.bulk(
         &entries,
-        &[
-            Col::Int,
-            Col::Int,
-            Col::Text,
-            Col::Int,
-            Col::Text,
-            Col::Int,
-            Col::Int,
-            Col::Int,
-            Col::Int,
-            Col::Text,
-            Col::Bytes,
-            Col::Bytes,
-        ],
-        |values| {
-            format!(
-                "INSERT INTO ledger_entries (tenant_id, seq, tx_key, leg, kind, at_ms, debit_id, \
-                 credit_id, amount, memo, prev_hash, hash) {values}"
-            )
-        },
+        crate::ledger::ENTRY_COLS,
+        crate::ledger::insert_entries_sql,
         |query, e| {
             query.push_i64(tenant.0);
             query.push_i64(e.seq);

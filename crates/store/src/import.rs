@@ -323,26 +323,8 @@ impl Store {
             }
             tx.bulk(
                 &entries,
-                &[
-                    Col::Int,
-                    Col::Int,
-                    Col::Text,
-                    Col::Int,
-                    Col::Text,
-                    Col::Int,
-                    Col::Int,
-                    Col::Int,
-                    Col::Int,
-                    Col::Text,
-                    Col::Bytes,
-                    Col::Bytes,
-                ],
-                |v| {
-                    format!(
-                        "INSERT INTO ledger_entries (tenant_id, seq, tx_key, leg, kind, at_ms, \
-                         debit_id, credit_id, amount, memo, prev_hash, hash) {v}"
-                    )
-                },
+                crate::ledger::ENTRY_COLS,
+                crate::ledger::insert_entries_sql,
                 |q, (c, key)| {
                     q.push_i64(t.0);
                     q.push_i64(c.seq);

@@ -189,6 +189,31 @@ pub(crate) async fn post(
         .map_err(StoreError::Ledger)
 }
 
+/// The columns of a bulk insert into `ledger_entries`, in [`insert_entries_sql`]'s order:
+/// tenant, seq, key, leg, kind, at_ms, debit, credit, amount, memo, prev_hash, hash.
+pub(crate) const ENTRY_COLS: &[Col] = &[
+    Col::Int,
+    Col::Int,
+    Col::Text,
+    Col::Int,
+    Col::Text,
+    Col::Int,
+    Col::Int,
+    Col::Int,
+    Col::Int,
+    Col::Text,
+    Col::Bytes,
+    Col::Bytes,
+];
+
+/// The bulk insert into `ledger_entries` over a row source (see [`Tx::bulk`]).
+pub(crate) fn insert_entries_sql(values: &str) -> String {
+    format!(
+        "INSERT INTO ledger_entries (tenant_id, seq, tx_key, leg, kind, at_ms, debit_id, \
+         credit_id, amount, memo, prev_hash, hash) {values}"
+    )
+}
+
 /// Keys and accounts read per statement by [`post_batch`].
 const POST_IN_CHUNK: usize = 900;
 
@@ -299,43 +324,20 @@ pub(crate) async fn post_batch(
     if rows.is_empty() {
         return Ok(out);
     }
-    tx.bulk(
-        &rows,
-        &[
-            Col::Int,
-            Col::Int,
-            Col::Text,
-            Col::Int,
-            Col::Text,
-            Col::Int,
-            Col::Int,
-            Col::Int,
-            Col::Int,
-            Col::Text,
-            Col::Bytes,
-            Col::Bytes,
-        ],
-        |values| {
-            format!(
-                "INSERT INTO ledger_entries (tenant_id, seq, tx_key, leg, kind, at_ms, debit_id, \
-                 credit_id, amount, memo, prev_hash, hash) {values}"
-            )
-        },
-        |r, e| {
-            r.push_i64(tenant.0);
-            r.push_i64(e.seq);
-            r.push_text(e.key.as_str().to_string());
-            r.push_i64(i64::from(e.leg_index));
-            r.push_text(e.kind.as_str());
-            r.push_i64(e.at_ms);
-            r.push_i64(e.debit);
-            r.push_i64(e.credit);
-            r.push_i64(e.amount.0);
-            r.push_text(e.memo.clone());
-            r.push_bytes(&e.prev_hash);
-            r.push_bytes(&e.hash);
-        },
-    )
+    tx.bulk(&rows, ENTRY_COLS, insert_entries_sql, |r, e| {
+        r.push_i64(tenant.0);
+        r.push_i64(e.seq);
+        r.push_text(e.key.as_str().to_string());
+        r.push_i64(i64::from(e.leg_index));
+        r.push_text(e.kind.as_str());
+        r.push_i64(e.at_ms);
+        r.push_i64(e.debit);
+        r.push_i64(e.credit);
+        r.push_i64(e.amount.0);
+        r.push_text(e.memo.clone());
+        r.push_bytes(&e.prev_hash);
+        r.push_bytes(&e.hash);
+    })
     .await?;
     touched.sort_unstable();
     touched.dedup();
