@@ -5,8 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked -q -p toll-cli
-toll="${CARGO_TARGET_DIR:-target}/release/toll"
+# TOLL_BIN: a toll binary built already (CI passes its optimised build instead of a second one).
+if [[ -n "${TOLL_BIN:-}" ]]; then
+  toll="$TOLL_BIN"
+else
+  cargo build --release --locked -q -p toll-cli
+  toll="${CARGO_TARGET_DIR:-target}/release/toll"
+fi
 tariff=examples/cn-demo
 out="${CARGO_TARGET_DIR:-target}/demo"
 mkdir -p "$out"
