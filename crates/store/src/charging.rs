@@ -35,6 +35,7 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -46,11 +47,12 @@ use toll_charging::overage;
 use toll_core::{Micros, Rounding, RoundingMethod, UsageKind};
 
 use crate::cdrs::{CdrRecord, CdrRow};
-use crate::db::{Col, DbRow, Tx, q, q_composed};
+use crate::db::{Col, DbRow, Q, Tx, q, q_composed};
 use crate::file_imports::ImportTally;
 use crate::keys::{KeySource, ledger_key};
 use crate::ledger::{
-    ACCOUNT_COLUMNS, account_state, lock_head_epoch, set_head_epoch, write_accounts,
+    ACCOUNT_COLUMNS, ACCOUNT_FIELDS, AccountRow, account_from_row, lock_head_epoch, set_head_epoch,
+    write_accounts,
 };
 use crate::suspense::NewSuspense;
 use crate::{Store, StoreError, Tenant, TenantId};
@@ -59,6 +61,9 @@ use crate::{Store, StoreError, Tenant, TenantId};
 pub const MAX_BATCH: usize = 50_000;
 /// Ids per `IN (...)` list: far below both engines' parameter limits.
 const IN_CHUNK: usize = 900;
+/// Events decided between two charge-row inserts (see [`overlapped`]): one insert statement's
+/// worth on SQLite.
+const PIPELINE_SLICE: usize = 1_000;
 /// Most lines a charger keeps between batches (about half a kilobyte each); past it the
 /// cache starts again empty rather than growing without bound.
 const MAX_CACHED_LINES: usize = 500_000;
@@ -468,7 +473,7 @@ impl Charger {
         let mut decided: Vec<Decided> = Vec::with_capacity(events.len());
         let mut batch_keys: std::collections::HashSet<&str> = Default::default();
         let mut chain = head;
-        let mut touched_buckets: Vec<i64> = Vec::new();
+        let mut touched_buckets: Vec<(i64, i64)> = Vec::new();
         let mut touched_counters: Vec<(i64, String, String)> = Vec::new();
         let revenue = st
             .revenue
@@ -481,44 +486,58 @@ impl Charger {
             accounts,
             ..
         } = &mut st;
-        for (ev, number) in events.iter().zip(&numbers) {
-            if seen_keys.contains(ev.key.as_str()) || batch_keys.contains(ev.key.as_str()) {
-                out.push(ChargeOutcome::Duplicate);
-                continue;
-            }
-            let refused = |r: Refusal| ChargeOutcome::Refused {
-                code: r.code,
-                reason: r.reason,
-            };
-            let Some(line) = number.as_ref().and_then(|n| lines.get(n)) else {
-                out.push(refused(Refusal::new(
-                    RefusalCode::UnknownSubscriber,
-                    format!("line {:?} is not a subscriber of this tenant", ev.number),
-                )));
-                continue;
-            };
-            match self.decide(
-                ev, line, late, revenue, buckets, counters, accounts, &mut chain,
-            ) {
-                Ok((d, draws, counter)) => {
-                    // Only a charged key is taken: a refused one may be retried.
-                    batch_keys.insert(ev.key.as_str());
-                    touched_buckets.extend(draws);
-                    if let Some(c) = counter {
-                        touched_counters.push(c);
+        // Events are decided a slice at a time, and each slice's charge rows are inserted
+        // while the next slice is decided: the engine (sqlx's SQLite worker thread, or the
+        // PostgreSQL server) and this thread then work at the same time.
+        let mut sent = 0;
+        for (slice, slice_numbers) in events
+            .chunks(PIPELINE_SLICE)
+            .zip(numbers.chunks(PIPELINE_SLICE))
+        {
+            let inserts = charge_queries(&tx, t, &decided[sent..])?;
+            sent = decided.len();
+            overlapped(&mut tx, inserts, || {
+                for (ev, number) in slice.iter().zip(slice_numbers) {
+                    if seen_keys.contains(ev.key.as_str()) || batch_keys.contains(ev.key.as_str()) {
+                        out.push(ChargeOutcome::Duplicate);
+                        continue;
                     }
-                    out.push(ChargeOutcome::Charged {
-                        amount: d.amount,
-                        covered: d.covered,
-                        seq: d.seq,
-                    });
-                    decided.push(d);
+                    let refused = |r: Refusal| ChargeOutcome::Refused {
+                        code: r.code,
+                        reason: r.reason,
+                    };
+                    let Some(line) = number.as_ref().and_then(|n| lines.get(n)) else {
+                        out.push(refused(Refusal::new(
+                            RefusalCode::UnknownSubscriber,
+                            format!("line {:?} is not a subscriber of this tenant", ev.number),
+                        )));
+                        continue;
+                    };
+                    match self.decide(
+                        ev, line, late, revenue, buckets, counters, accounts, &mut chain,
+                    ) {
+                        Ok((d, draws, counter)) => {
+                            // Only a charged key is taken: a refused one may be retried.
+                            batch_keys.insert(ev.key.as_str());
+                            touched_buckets.extend(draws);
+                            if let Some(c) = counter {
+                                touched_counters.push(c);
+                            }
+                            out.push(ChargeOutcome::Charged {
+                                amount: d.amount,
+                                covered: d.covered,
+                                seq: d.seq,
+                            });
+                            decided.push(d);
+                        }
+                        Err(reason) => out.push(refused(reason)),
+                    }
                 }
-                Err(reason) => out.push(refused(reason)),
-            }
+            })
+            .await?;
         }
 
-        write_charges(&mut tx, t, &decided).await?;
+        write_charges(&mut tx, t, &decided[sent..]).await?;
         write_entries(&mut tx, t, &decided).await?;
         touched_buckets.sort_unstable();
         touched_buckets.dedup();
@@ -642,7 +661,7 @@ impl Charger {
         counters: &mut HashMap<(i64, String, String), i64>,
         accounts: &mut FxHashMap<i64, AccountState>,
         chain: &mut ChainHead,
-    ) -> Result<(Decided, Vec<i64>, Option<(i64, String, String)>), Refusal> {
+    ) -> Result<(Decided, Vec<(i64, i64)>, Option<(i64, String, String)>), Refusal> {
         let key = ledger_key(KeySource::Usage, &ev.key).map_err(|e| e.to_string())?;
         if ev.quantity < 0 {
             return Err(format!("quantity {} is negative", ev.quantity).into());
@@ -779,7 +798,7 @@ impl Charger {
                 {
                     b.remaining -= d.quantity;
                     assert!(b.remaining >= 0, "a draw never exceeds what a bucket holds");
-                    drawn.push(b.id);
+                    drawn.push((s.id, b.id));
                 }
             }
         }
@@ -1169,63 +1188,98 @@ async fn load_lines(
     zone: &jiff::tz::TimeZone,
     numbers: &[&str],
 ) -> Result<HashMap<String, Line>, StoreError> {
+    /// subscriber id, number, wallet, account.
+    type LineRow = (i64, String, i64, i64);
+    /// subscriber id, subscription id, plan version, anchor, status, period end.
+    type SubRow = (i64, i64, i64, String, String, Option<String>);
     let mut out: HashMap<String, Line> = HashMap::with_capacity(numbers.len());
     for chunk in numbers.chunks(IN_CHUNK) {
-        let list = tx.in_list("s.number", chunk.len());
-        let mut query = q_composed(format!(
-            "SELECT s.id, s.number, a.wallet_id, s.account_id FROM subscribers s \
-             JOIN accounts a ON a.id = s.account_id \
-             WHERE s.tenant_id = {} AND s.status = 'active' AND {list}",
-            tenant.0
-        ));
+        let rest = format!(
+            "FROM subscribers s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.tenant_id = {} AND s.status = 'active' AND {}",
+            tenant.0,
+            tx.in_list("s.number", chunk.len())
+        );
+        let mut query = q_composed(String::new());
         tx.bind_set_text(&mut query, chunk);
-        for r in tx.all(query).await? {
+        let rows: Vec<LineRow> = tx
+            .packed(
+                &["s.id", "s.number", "a.wallet_id", "s.account_id"],
+                &rest,
+                query,
+            )
+            .await?;
+        for (id, number, wallet, account) in rows {
             out.insert(
-                r.text(1)?,
+                number,
                 Line {
-                    id: r.i64(0)?,
-                    account: r.i64(3)?,
-                    wallet: r.i64(2)?,
+                    id,
+                    account,
+                    wallet,
                     subscriptions: Vec::new(),
                 },
             );
         }
     }
-    let by_id: HashMap<i64, String> = out.iter().map(|(n, l)| (l.id, n.clone())).collect();
-    let ids: Vec<i64> = by_id.keys().copied().collect();
+    let by_id: FxHashMap<i64, String> = out.iter().map(|(n, l)| (l.id, n.clone())).collect();
+    let mut ids: Vec<i64> = by_id.keys().copied().collect();
+    ids.sort_unstable();
+    // Periods end on a few dates: each is converted to an instant once.
+    let mut ends: HashMap<String, (Date, i64)> = HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {
-        let rows = in_query(
-            tx,
-            "SELECT l.subscriber_id, s.id, s.plan_version_id, s.anchor_date, s.status, \
-             s.period_end FROM subscription_lines l \
-             JOIN subscriptions s ON s.id = l.subscription_id \
-             WHERE l.tenant_id = $1 AND s.status IN ('active', 'suspended') AND l.subscriber_id",
-            tenant,
-            chunk,
-            " ORDER BY s.id",
-        )
-        .await?;
-        for r in rows {
-            let anchor = Date::from_str(&r.text(3)?)
+        let rest = format!(
+            "FROM subscription_lines l JOIN subscriptions s ON s.id = l.subscription_id \
+             WHERE l.tenant_id = {} AND s.status IN ('active', 'suspended') AND {}",
+            tenant.0,
+            tx.in_list("l.subscriber_id", chunk.len())
+        );
+        let mut query = q_composed(String::new());
+        tx.bind_set_i64(&mut query, chunk);
+        let rows: Vec<SubRow> = tx
+            .packed(
+                &[
+                    "l.subscriber_id",
+                    "s.id",
+                    "s.plan_version_id",
+                    "s.anchor_date",
+                    "s.status",
+                    "s.period_end",
+                ],
+                &rest,
+                query,
+            )
+            .await?;
+        for (line_id, id, version, anchor, status, period_end) in rows {
+            let anchor = Date::from_str(&anchor)
                 .map_err(|e| StoreError::Corrupt(format!("anchor date: {e}")))?;
-            let period_end = match r.opt_text(5)? {
+            let period_end = match period_end {
                 None => None,
-                Some(e) => {
-                    let d = Date::from_str(&e)
-                        .map_err(|e| StoreError::Corrupt(format!("period end: {e}")))?;
-                    Some((d, crate::subscriptions::day_start_ms(d, zone)?))
-                }
+                Some(e) => Some(match ends.get(&e) {
+                    Some(end) => *end,
+                    None => {
+                        let d = Date::from_str(&e)
+                            .map_err(|e| StoreError::Corrupt(format!("period end: {e}")))?;
+                        let end = (d, crate::subscriptions::day_start_ms(d, zone)?);
+                        ends.insert(e, end);
+                        end
+                    }
+                }),
             };
-            if let Some(line) = by_id.get(&r.i64(0)?).and_then(|n| out.get_mut(n)) {
+            if let Some(line) = by_id.get(&line_id).and_then(|n| out.get_mut(n)) {
                 line.subscriptions.push(Sub {
-                    id: r.i64(1)?,
-                    version: r.i64(2)?,
+                    id,
+                    version,
                     anchor,
-                    suspended: r.text(4)? == "suspended",
+                    suspended: status == "suspended",
                     period_end,
                 });
             }
         }
+    }
+    // In subscription order (the packed read has none): the first base plan found is the
+    // line's, whichever order the rows came in.
+    for line in out.values_mut() {
+        line.subscriptions.sort_unstable_by_key(|s| s.id);
     }
     Ok(out)
 }
@@ -1237,48 +1291,78 @@ async fn load_buckets(
     min_at: i64,
     late: &mut FxHashMap<i64, i64>,
 ) -> Result<FxHashMap<i64, Vec<Bucket>>, StoreError> {
+    /// id, subscription, usage, services, source, expires, remaining, starts.
+    type BucketRow = (i64, i64, String, Option<String>, String, i64, i64, i64);
     let mut out: FxHashMap<i64, Vec<Bucket>> = FxHashMap::default();
     let mut ids = subs.to_vec();
     ids.sort_unstable();
     ids.dedup();
+    // A plan's scoped allowances repeat the same few service lists on every subscription:
+    // each distinct list is parsed once and shared.
+    let mut scopes: HashMap<String, ServiceScope> = HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {
-        let list = tx.in_list("subscription_id", chunk.len());
-        let mut query = q_composed(format!(
-            "SELECT id, subscription_id, usage, services, source, expires_ms, remaining, starts_ms \
-             FROM buckets WHERE tenant_id = {} AND expires_ms > {min_at} AND remaining > 0 \
-             AND {list} ORDER BY id",
-            tenant.0
-        ));
+        let rest = format!(
+            "FROM buckets b JOIN bucket_remaining r \
+             ON r.bucket_id = b.id AND r.tenant_id = b.tenant_id \
+             WHERE b.tenant_id = {t} AND b.expires_ms > {min_at} AND r.remaining > 0 \
+             AND b.{list}",
+            t = tenant.0,
+            list = tx.in_list("subscription_id", chunk.len()),
+        );
+        let mut query = q_composed(String::new());
         tx.bind_set_i64(&mut query, chunk);
-        for r in tx.all(query).await? {
-            let usage = UsageKind::from_str(&r.text(2)?)
+        let rows: Vec<BucketRow> = tx
+            .packed(
+                &[
+                    "b.id",
+                    "b.subscription_id",
+                    "b.usage",
+                    "b.services",
+                    "b.source",
+                    "b.expires_ms",
+                    "r.remaining",
+                    "b.starts_ms",
+                ],
+                &rest,
+                query,
+            )
+            .await?;
+        for (id, sub, usage, services, source, expires_ms, remaining, starts) in rows {
+            let usage = UsageKind::from_str(&usage)
                 .map_err(|e| StoreError::Corrupt(format!("bucket usage: {e}")))?;
-            let services = match r.opt_text(3)? {
+            let services = match services {
                 None => None,
-                Some(s) => Some(
-                    ServiceScope::new(s.split(','))
-                        .map_err(|e| StoreError::Corrupt(format!("bucket services: {e:?}")))?,
-                ),
+                Some(s) => Some(match scopes.get(&s) {
+                    Some(scope) => scope.clone(),
+                    None => {
+                        let scope = ServiceScope::new(s.split(','))
+                            .map_err(|e| StoreError::Corrupt(format!("bucket services: {e:?}")))?;
+                        scopes.insert(s, scope.clone());
+                        scope
+                    }
+                }),
             };
-            let source = match r.text(4)?.as_str() {
+            let source = match source.as_str() {
                 "pack" => BucketSource::Pack,
                 "base" => BucketSource::Base,
                 other => return Err(StoreError::Corrupt(format!("bucket source {other:?}"))),
             };
-            let starts = r.i64(7)?;
-            let bucket = Bucket {
-                id: r.i64(0)?,
+            if starts > min_at {
+                late.insert(id, starts);
+            }
+            out.entry(sub).or_default().push(Bucket {
+                id,
                 usage,
                 services,
                 source,
-                remaining: r.i64(6)?,
-                expires_ms: r.i64(5)?,
-            };
-            if starts > min_at {
-                late.insert(bucket.id, starts);
-            }
-            out.entry(r.i64(1)?).or_default().push(bucket);
+                remaining,
+                expires_ms,
+            });
         }
+    }
+    // In id order, as granted (the packed read has no order of its own).
+    for list in out.values_mut() {
+        list.sort_unstable_by_key(|b| b.id);
     }
     Ok(out)
 }
@@ -1322,11 +1406,17 @@ async fn load_accounts(
     let lock = if for_update { tx.for_update() } else { "" };
     for chunk in ids.chunks(IN_CHUNK) {
         // `+tenant_id`: SQLite would otherwise scan the tenant index instead of probing ids.
-        let head =
-            format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE +tenant_id = $1 AND id");
-        let rows = in_query(tx, &head, tenant, chunk, lock).await?;
+        // The lock (PostgreSQL) sits in a subquery: it is not allowed next to an aggregate.
+        let rest = format!(
+            "FROM (SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE +tenant_id = {} AND {}{lock}) x",
+            tenant.0,
+            tx.in_list("id", chunk.len())
+        );
+        let mut query = q_composed(String::new());
+        tx.bind_set_i64(&mut query, chunk);
+        let rows: Vec<AccountRow> = tx.packed(ACCOUNT_FIELDS, &rest, query).await?;
         for r in rows {
-            let a = account_state(&r)?;
+            let a = account_from_row(r)?;
             out.insert(a.id, a);
         }
     }
@@ -1403,7 +1493,40 @@ async fn write_record_extras(
 }
 
 async fn write_charges(tx: &mut Tx, tenant: TenantId, rows: &[Decided]) -> Result<(), StoreError> {
-    tx.bulk(
+    for query in charge_queries(tx, tenant, rows)? {
+        tx.exec(query).await?;
+    }
+    Ok(())
+}
+
+/// Runs `work` on this thread while the database executes `queries`, in order. A statement
+/// is handed to the engine on its first poll (sqlx's SQLite worker thread runs it there, or
+/// the PostgreSQL server), so polling once before `work` lets both proceed at once; the
+/// statements' outcome is awaited afterwards.
+async fn overlapped<R>(
+    tx: &mut Tx,
+    queries: Vec<Q>,
+    work: impl FnOnce() -> R,
+) -> Result<R, StoreError> {
+    let statements = async {
+        for query in queries {
+            tx.exec(query).await?;
+        }
+        Ok::<(), StoreError>(())
+    };
+    let mut statements = std::pin::pin!(statements);
+    let first = std::future::poll_fn(|cx| Poll::Ready(statements.as_mut().poll(cx))).await;
+    let result = work();
+    match first {
+        Poll::Ready(done) => done?,
+        Poll::Pending => statements.await?,
+    }
+    Ok(result)
+}
+
+/// The statements that insert `rows` into `charges`.
+fn charge_queries(tx: &Tx, tenant: TenantId, rows: &[Decided]) -> Result<Vec<Q>, StoreError> {
+    tx.bulk_queries(
         rows,
         &[
             Col::Int,
@@ -1438,8 +1561,6 @@ async fn write_charges(tx: &mut Tx, tenant: TenantId, rows: &[Decided]) -> Resul
             query.push_opt_i64(d.seq);
         },
     )
-    .await?;
-    Ok(())
 }
 
 /// Inserts the batch's ledger entries, chained while deciding.
@@ -1472,17 +1593,15 @@ async fn write_entries(tx: &mut Tx, tenant: TenantId, rows: &[Decided]) -> Resul
 async fn write_buckets(
     tx: &mut Tx,
     tenant: TenantId,
-    touched: &[i64],
+    touched: &[(i64, i64)],
     buckets: &FxHashMap<i64, Vec<Bucket>>,
 ) -> Result<(), StoreError> {
-    let by_id: FxHashMap<i64, i64> = buckets
-        .values()
-        .flatten()
-        .map(|b| (b.id, b.remaining))
-        .collect();
     let rows: Vec<(i64, i64)> = touched
         .iter()
-        .filter_map(|id| by_id.get(id).map(|r| (*id, *r)))
+        .filter_map(|(sub, id)| {
+            let b = buckets.get(sub)?.iter().find(|b| b.id == *id)?;
+            Some((*id, b.remaining))
+        })
         .collect();
     tx.bulk(
         &rows,
@@ -1490,8 +1609,8 @@ async fn write_buckets(
         |values| {
             format!(
                 "WITH v (id, remaining) AS ({values}) \
-                 UPDATE buckets SET remaining = v.remaining FROM v \
-                 WHERE buckets.id = v.id AND buckets.tenant_id = {}",
+                 UPDATE bucket_remaining SET remaining = v.remaining FROM v \
+                 WHERE bucket_remaining.bucket_id = v.id AND bucket_remaining.tenant_id = {}",
                 tenant.0
             )
         },

@@ -262,38 +262,42 @@ impl Store {
             .iter()
             .flat_map(|(sub, _)| def.allowances().iter().map(move |a| (*sub, a)))
             .collect();
-        tx.bulk(
-            &buckets,
-            &[
-                Col::Int,
-                Col::Int,
-                Col::Text,
-                Col::Text,
-                Col::Text,
-                Col::Int,
-                Col::Int,
-                Col::Int,
-                Col::Int,
-            ],
-            |v| {
-                format!(
-                    "INSERT INTO buckets (tenant_id, subscription_id, usage, services, source, \
-                     starts_ms, expires_ms, initial, remaining) {v}"
-                )
-            },
-            |q, (sub, a)| {
-                q.push_i64(t.0);
-                q.push_i64(*sub);
-                q.push_text(a.usage.as_str());
-                q.push_opt_text(a.services.as_ref().map(|s| s.services().join(",")));
-                q.push_text(source);
-                q.push_i64(starts);
-                q.push_i64(expires);
-                q.push_i64(a.quantity);
-                q.push_i64(a.quantity);
-            },
-        )
-        .await?;
+        let granted = tx
+            .bulk(
+                &buckets,
+                &[
+                    Col::Int,
+                    Col::Int,
+                    Col::Text,
+                    Col::Text,
+                    Col::Text,
+                    Col::Int,
+                    Col::Int,
+                    Col::Int,
+                ],
+                |v| {
+                    format!(
+                        "INSERT INTO buckets (tenant_id, subscription_id, usage, services, source, \
+                     starts_ms, expires_ms, initial) {v} RETURNING id, initial"
+                    )
+                },
+                |q, (sub, a)| {
+                    q.push_i64(t.0);
+                    q.push_i64(*sub);
+                    q.push_text(a.usage.as_str());
+                    q.push_opt_text(a.services.as_ref().map(|s| s.services().join(",")));
+                    q.push_text(source);
+                    q.push_i64(starts);
+                    q.push_i64(expires);
+                    q.push_i64(a.quantity);
+                },
+            )
+            .await?;
+        let granted = granted
+            .iter()
+            .map(|r| Ok((r.i64(0)?, r.i64(1)?)))
+            .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
+        crate::subscriptions::insert_remaining(&mut tx, t, &granted).await?;
         // Opening balances: one top-up per account, chained like any other.
         let funded: Vec<&ImportLine> = lines.iter().filter(|l| l.opening_balance.0 > 0).collect();
         if !funded.is_empty() {

@@ -41,26 +41,51 @@ pub(crate) fn floor_of(kind: &str, micros: i64) -> Result<Floor, StoreError> {
 }
 
 pub(crate) fn account_state(r: &DbRow) -> Result<AccountState, StoreError> {
-    let kind: AccountKind = r
-        .text(1)?
+    account_from_row((
+        r.i64(0)?,
+        r.text(1)?,
+        r.text(2)?,
+        r.i64(3)?,
+        r.text(4)?,
+        r.i64(5)?,
+        r.i64(6)?,
+    ))
+}
+
+/// The columns of [`ACCOUNT_COLUMNS`] as a packed read ([`Tx::packed`]) returns them.
+pub(crate) type AccountRow = (i64, String, String, i64, String, i64, i64);
+
+pub(crate) fn account_from_row(
+    (id, kind, floor_kind, floor_micros, currency, debits, credits): AccountRow,
+) -> Result<AccountState, StoreError> {
+    let kind: AccountKind = kind
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("account kind: {e:?}")))?;
-    let currency: Currency = r
-        .text(4)?
+    let currency: Currency = currency
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("account currency: {e}")))?;
     Ok(AccountState {
-        id: r.i64(0)?,
+        id,
         kind,
-        floor: floor_of(&r.text(2)?, r.i64(3)?)?,
+        floor: floor_of(&floor_kind, floor_micros)?,
         currency,
-        debits: Micros(r.i64(5)?),
-        credits: Micros(r.i64(6)?),
+        debits: Micros(debits),
+        credits: Micros(credits),
     })
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
     "id, kind, floor_kind, floor_micros, currency, debits, credits";
+/// [`ACCOUNT_COLUMNS`] one by one, for a packed read.
+pub(crate) const ACCOUNT_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "floor_kind",
+    "floor_micros",
+    "currency",
+    "debits",
+    "credits",
+];
 
 /// Locks and reads the tenant's chain head (creating the genesis head on first use).
 pub(crate) async fn lock_head(tx: &mut Tx, tenant: TenantId) -> Result<ChainHead, StoreError> {

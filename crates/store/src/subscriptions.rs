@@ -27,7 +27,7 @@ use crate::keys::{KeySource, ledger_key};
 use toll_core::{Micros, Rounding, RoundingMethod};
 
 use crate::catalog::version_view;
-use crate::db::{Tx, q};
+use crate::db::{Col, Tx, q};
 use crate::{Store, StoreError, Tenant, TenantId, now_ms};
 
 /// Whom to subscribe to what, from when.
@@ -565,23 +565,48 @@ pub(crate) async fn grant_buckets(
             continue;
         }
         let services = a.services.as_ref().map(|s| s.services().join(","));
-        tx.exec(
-            q(
-                "INSERT INTO buckets (tenant_id, subscription_id, usage, services, source, \
-               starts_ms, expires_ms, initial, remaining) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        let id = tx
+            .one(
+                q(
+                    "INSERT INTO buckets (tenant_id, subscription_id, usage, services, source, \
+                   starts_ms, expires_ms, initial) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .i64(tenant.0)
+                .i64(subscription)
+                .text(a.usage.as_str())
+                .opt_text(services)
+                .text(source)
+                .i64(starts)
+                .i64(expires)
+                .i64(quantity),
             )
-            .i64(tenant.0)
-            .i64(subscription)
-            .text(a.usage.as_str())
-            .opt_text(services)
-            .text(source)
-            .i64(starts)
-            .i64(expires)
-            .i64(quantity),
-        )
-        .await?;
+            .await?
+            .i64(0)?;
+        insert_remaining(tx, tenant, &[(id, quantity)]).await?;
     }
+    Ok(())
+}
+
+/// Records what is left of newly granted buckets (`(bucket id, quantity)`: all of it). Kept
+/// apart from `buckets` (migration `0010_bucket_remaining`): charging rewrites it for every
+/// bucket a batch draws on.
+pub(crate) async fn insert_remaining(
+    tx: &mut Tx,
+    tenant: TenantId,
+    granted: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    tx.bulk(
+        granted,
+        &[Col::Int, Col::Int, Col::Int],
+        |v| format!("INSERT INTO bucket_remaining (bucket_id, tenant_id, remaining) {v}"),
+        |q, (id, remaining)| {
+            q.push_i64(*id);
+            q.push_i64(tenant.0);
+            q.push_i64(*remaining);
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -667,8 +692,10 @@ async fn subscription_view(
     let buckets = tx
         .all(
             q(
-                "SELECT id, usage, services, source, starts_ms, expires_ms, initial, remaining \
-               FROM buckets WHERE tenant_id = $1 AND subscription_id = $2 ORDER BY id",
+                "SELECT b.id, b.usage, b.services, b.source, b.starts_ms, b.expires_ms, \
+               b.initial, r.remaining FROM buckets b JOIN bucket_remaining r \
+               ON r.bucket_id = b.id AND r.tenant_id = b.tenant_id \
+               WHERE b.tenant_id = $1 AND b.subscription_id = $2 ORDER BY b.id",
             )
             .i64(tenant.0)
             .i64(id),

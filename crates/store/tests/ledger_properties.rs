@@ -465,9 +465,11 @@ macro_rules! read_snapshot {
             .0,
             buckets: all!(
                 BucketRow,
-                "SELECT subscription_id, usage, services, source, starts_ms, expires_ms, \
-                 initial, remaining FROM buckets WHERE tenant_id = $1 ORDER BY subscription_id, \
-                 starts_ms, expires_ms, usage, COALESCE(services, ''), initial, remaining"
+                "SELECT b.subscription_id, b.usage, b.services, b.source, b.starts_ms, \
+                 b.expires_ms, b.initial, r.remaining FROM buckets b JOIN bucket_remaining r \
+                 ON r.bucket_id = b.id WHERE b.tenant_id = $1 ORDER BY b.subscription_id, \
+                 b.starts_ms, b.expires_ms, b.usage, COALESCE(b.services, ''), b.initial, \
+                 r.remaining"
             ),
             overage: all!(
                 (i64, String, String, i64),

@@ -1,0 +1,229 @@
+//! Migrations that move data: a database written by an earlier version keeps every value
+//! after `toll db migrate`. Each test stops the migrations before the one under test, writes
+//! rows the way that earlier version did, then runs the rest. Foreign keys stay off throughout:
+//! the rows under test are the only ones written, so what they point at does not exist.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sqlx::{Connection, Executor};
+
+/// A bucket's definition as `buckets` keeps it after the migration.
+type BucketDef = (i64, i64, i64, String, Option<String>, String, i64, i64, i64);
+
+/// `0010_bucket_remaining`: what is left of each bucket moves to `bucket_remaining`, the
+/// bucket's definition stays, and nothing else about it changes.
+#[tokio::test]
+async fn bucket_remaining_moves_out_of_buckets_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.run_to(9, &mut conn).await.unwrap();
+    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
+    conn.execute(
+        "INSERT INTO buckets (id, tenant_id, subscription_id, usage, services, source, \
+         starts_ms, expires_ms, initial, remaining) VALUES \
+         (7, 1, 3, 'voice', NULL, 'base', 100, 200, 12000, 4500), \
+         (9, 2, 4, 'data', 'wechat,douyin', 'pack', 100, 200, 5368709120, 0)",
+    )
+    .await
+    .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+
+    let moved: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT bucket_id, tenant_id, remaining FROM bucket_remaining ORDER BY bucket_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(moved, vec![(7, 1, 4500), (9, 2, 0)]);
+    let kept: Vec<BucketDef> = sqlx::query_as(
+        "SELECT id, tenant_id, subscription_id, usage, services, source, starts_ms, \
+             expires_ms, initial FROM buckets ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept,
+        vec![
+            (
+                7,
+                1,
+                3,
+                "voice".into(),
+                None,
+                "base".into(),
+                100,
+                200,
+                12000
+            ),
+            (
+                9,
+                2,
+                4,
+                "data".into(),
+                Some("wechat,douyin".into()),
+                "pack".into(),
+                100,
+                200,
+                5368709120
+            ),
+        ]
+    );
+    // The column is gone and the index is back on the rebuilt table.
+    let cols: Vec<(String,)> = sqlx::query_as("SELECT name FROM pragma_table_info('buckets')")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(!cols.iter().any(|(c,)| c == "remaining"), "{cols:?}");
+    let index: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'buckets' \
+         AND name = 'buckets_subscription'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(index.len(), 1);
+    // A remaining quantity below zero is refused by the new table.
+    assert!(
+        conn.execute("UPDATE bucket_remaining SET remaining = -1 WHERE bucket_id = 7")
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn bucket_remaining_moves_out_of_buckets_postgres() {
+    let Ok(url) = std::env::var("TOLL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = format!(
+        "toll_test_{}_{}_migration",
+        std::process::id(),
+        jiff::Timestamp::now().as_millisecond()
+    );
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA {schema}; SET search_path TO {schema}"
+    )))
+    .await
+    .unwrap();
+    let migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.run_to(9, &mut conn).await.unwrap();
+    // Foreign keys are triggers on PostgreSQL: replica mode skips them for the old rows.
+    conn.execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    conn.execute(
+        "INSERT INTO buckets (id, tenant_id, subscription_id, usage, services, source, \
+         starts_ms, expires_ms, initial, remaining) OVERRIDING SYSTEM VALUE VALUES \
+         (7, 1, 3, 'voice', NULL, 'base', 100, 200, 12000, 4500), \
+         (9, 2, 4, 'data', 'wechat,douyin', 'pack', 100, 200, 5368709120, 0)",
+    )
+    .await
+    .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    let moved: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT bucket_id, tenant_id, remaining FROM bucket_remaining ORDER BY bucket_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(moved, vec![(7, 1, 4500), (9, 2, 0)]);
+    let cols: Vec<(String,)> = sqlx::query_as(
+        "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = 'buckets'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(!cols.iter().any(|(c,)| c == "remaining"), "{cols:?}");
+    assert!(
+        conn.execute("UPDATE bucket_remaining SET remaining = -1 WHERE bucket_id = 7")
+            .await
+            .is_err()
+    );
+    conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .await
+        .unwrap();
+}
+
+/// `0011_charges_without_rowid` (SQLite only): every charge survives the rebuild, and the
+/// table is keyed by (tenant, event key) alone.
+#[tokio::test]
+async fn charges_keep_every_row_without_rowid() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.run_to(10, &mut conn).await.unwrap();
+    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
+    conn.execute(
+        "INSERT INTO charges (tenant_id, event_key, subscriber_id, subscription_id, usage, \
+         service, at_ms, quantity, covered, amount, first_seq) VALUES \
+         (1, 'cdr-1', 5, 6, 'voice', NULL, 1000, 61, 60, 150000, 17), \
+         (1, 'cdr-2', 5, NULL, 'data', 'wechat', 2000, 1024, 0, 0, NULL), \
+         (2, 'cdr-1', 8, 9, 'sms', NULL, 3000, 1, 1, 0, NULL)",
+    )
+    .await
+    .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    type Charge = (
+        i64,
+        String,
+        i64,
+        Option<i64>,
+        String,
+        Option<String>,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+    let rows: Vec<Charge> = sqlx::query_as(
+        "SELECT tenant_id, event_key, subscriber_id, subscription_id, usage, service, at_ms, \
+         quantity, covered, amount FROM charges ORDER BY tenant_id, event_key",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0],
+        (
+            1,
+            "cdr-1".into(),
+            5,
+            Some(6),
+            "voice".into(),
+            None,
+            1000,
+            61,
+            60,
+            150000
+        )
+    );
+    assert_eq!(rows[1].5.as_deref(), Some("wechat"));
+    assert_eq!((rows[2].0, rows[2].1.as_str()), (2, "cdr-1"));
+    let first_seq: Vec<(Option<i64>,)> =
+        sqlx::query_as("SELECT first_seq FROM charges ORDER BY tenant_id, event_key")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(first_seq, vec![(Some(17),), (None,), (None,)]);
+    let sql: (String,) =
+        sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'charges'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(sql.0.ends_with("WITHOUT ROWID"), "{}", sql.0);
+    // The key still refuses a second charge of the same event.
+    assert!(
+        conn.execute(
+            "INSERT INTO charges (tenant_id, event_key, subscriber_id, usage, at_ms, quantity, \
+             covered, amount) VALUES (1, 'cdr-1', 5, 'voice', 1, 1, 1, 0)"
+        )
+        .await
+        .is_err()
+    );
+}
