@@ -292,7 +292,7 @@ pub struct Charger {
 struct State {
     epoch: i64,
     seq: i64,
-    lines: HashMap<String, Line>,
+    lines: FxHashMap<String, Line>,
     /// Per subscription, the buckets with something left that had not expired at its floor.
     buckets: FxHashMap<i64, Vec<Bucket>>,
     /// Per subscription, the earliest event time its buckets were read for: an earlier event
@@ -350,7 +350,7 @@ struct Decided {
     account: i64,
     priced_by: PricedBy,
     subscription: Option<i64>,
-    usage: String,
+    usage: UsageKind,
     service: Option<String>,
     at_ms: i64,
     quantity: i64,
@@ -490,6 +490,7 @@ impl Charger {
         // while the next slice is decided: the engine (sqlx's SQLite worker thread, or the
         // PostgreSQL server) and this thread then work at the same time.
         let mut sent = 0;
+        let mut pool: Vec<Bucket> = Vec::new();
         for (slice, slice_numbers) in events
             .chunks(PIPELINE_SLICE)
             .zip(numbers.chunks(PIPELINE_SLICE))
@@ -514,7 +515,7 @@ impl Charger {
                         continue;
                     };
                     match self.decide(
-                        ev, line, late, revenue, buckets, counters, accounts, &mut chain,
+                        ev, line, late, revenue, buckets, counters, accounts, &mut chain, &mut pool,
                     ) {
                         Ok((d, draws, counter)) => {
                             // Only a charged key is taken: a refused one may be retried.
@@ -578,7 +579,8 @@ impl Charger {
         numbers: &[Option<String>],
     ) -> Result<(), StoreError> {
         let t = self.tenant.id;
-        let mut earliest: HashMap<&str, i64> = HashMap::new();
+        let mut earliest: FxHashMap<&str, i64> =
+            FxHashMap::with_capacity_and_hasher(events.len(), Default::default());
         for (ev, n) in events.iter().zip(numbers) {
             if let Some(n) = n {
                 let at = earliest.entry(n.as_str()).or_insert(ev.at_ms);
@@ -661,6 +663,7 @@ impl Charger {
         counters: &mut HashMap<(i64, String, String), i64>,
         accounts: &mut FxHashMap<i64, AccountState>,
         chain: &mut ChainHead,
+        pool: &mut Vec<Bucket>,
     ) -> Result<(Decided, Vec<(i64, i64)>, Option<(i64, String, String)>), Refusal> {
         let key = ledger_key(KeySource::Usage, &ev.key).map_err(|e| e.to_string())?;
         if ev.quantity < 0 {
@@ -671,9 +674,9 @@ impl Charger {
         in_service(line, &base, ev.at_ms)?;
 
         // Draw on a copy of the line's buckets: a refused event must leave them untouched.
-        let mut pool = usable_buckets(line, buckets, late, ev.at_ms);
+        usable_buckets(line, buckets, late, ev.at_ms, pool);
         let consumption = allowance::consume(
-            &mut pool,
+            pool,
             &ev.usage,
             ev.service.as_deref(),
             ev.quantity,
@@ -814,7 +817,7 @@ impl Charger {
                 account: line.account,
                 priced_by,
                 subscription,
-                usage: ev.usage.as_str().to_string(),
+                usage: ev.usage.clone(),
                 service: ev.service.clone(),
                 at_ms: ev.at_ms,
                 quantity: ev.quantity,
@@ -886,7 +889,8 @@ impl Charger {
 
         let base = self.base_plan(line)?;
         in_service(line, &base, ev.at_ms).map_err(|r| StoreError::Refused(r.reason))?;
-        let mut pool = usable_buckets(line, &buckets, &late, ev.at_ms);
+        let mut pool = Vec::new();
+        usable_buckets(line, &buckets, &late, ev.at_ms, &mut pool);
         let c = allowance::consume(
             &mut pool,
             &ev.usage,
@@ -1069,21 +1073,24 @@ async fn revalidate(
     Ok(st)
 }
 
-/// Copies of the line's buckets an event at `at_ms` may draw on (a copy, so that a refused event
-/// leaves the batch's state untouched). Buckets granted by a plan change start on the change day:
-/// not before.
+/// Fills `pool` with copies of the line's buckets an event at `at_ms` may draw on (copies, so
+/// that a refused event leaves the batch's state untouched; one pool is reused for every event
+/// of a batch). Buckets granted by a plan change start on the change day: not before.
 fn usable_buckets(
     line: &Line,
     buckets: &FxHashMap<i64, Vec<Bucket>>,
     late: &FxHashMap<i64, i64>,
     at_ms: i64,
-) -> Vec<Bucket> {
-    line.subscriptions
-        .iter()
-        .flat_map(|s| buckets.get(&s.id).into_iter().flatten())
-        .filter(|b| late.get(&b.id).is_none_or(|starts| *starts <= at_ms))
-        .cloned()
-        .collect()
+    pool: &mut Vec<Bucket>,
+) {
+    pool.clear();
+    pool.extend(
+        line.subscriptions
+            .iter()
+            .flat_map(|s| buckets.get(&s.id).into_iter().flatten())
+            .filter(|b| late.get(&b.id).is_none_or(|starts| *starts <= at_ms))
+            .cloned(),
+    );
 }
 
 /// Whether the line may be used at `at_ms`: none of its subscriptions is suspended for an unpaid
@@ -1156,28 +1163,39 @@ async fn existing_keys(
     keys: &[&str],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let mut out = std::collections::HashSet::new();
-    for chunk in keys.chunks(IN_CHUNK) {
-        let sql = match tx {
-            // One index probe per key, whatever the statistics say: as `charges` grows within a
-            // run its statistics lag, and the semi-join of `in_list` then flipped between
-            // probing (0.2 s per 50,000 keys) and hashing the whole table (3–6 s).
-            Tx::Pg(_) => format!(
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let query = match tx {
+        // One index probe per key, whatever the statistics say: as `charges` grows within a
+        // run its statistics lag, and the semi-join of `in_list` then flipped between
+        // probing (0.2 s per 50,000 keys) and hashing the whole table (3–6 s).
+        Tx::Pg(_) => {
+            let mut query = q_composed(format!(
                 "SELECT k.key FROM unnest($1::text[]) AS k (key) CROSS JOIN LATERAL \
                  (SELECT 1 FROM charges c WHERE c.tenant_id = {} AND c.event_key = k.key \
                  LIMIT 1) AS hit",
                 tenant.0
-            ),
-            Tx::Sqlite(_) => format!(
-                "SELECT event_key FROM charges WHERE tenant_id = {} AND {}",
-                tenant.0,
-                tx.in_list("event_key", chunk.len())
-            ),
-        };
-        let mut query = q_composed(sql);
-        tx.bind_set_text(&mut query, chunk);
-        for r in tx.all(query).await? {
-            out.insert(r.text(0)?);
+            ));
+            tx.bind_set_text(&mut query, keys);
+            query
         }
+        // One statement with the keys as one JSON array, probed one by one on the primary
+        // key (`SEARCH charges USING PRIMARY KEY` driven by `json_each`), instead of a bound
+        // parameter per key in lists of 900.
+        Tx::Sqlite(_) => {
+            let list = serde_json::to_string(keys)
+                .map_err(|e| StoreError::Corrupt(format!("event keys: {e}")))?;
+            q_composed(format!(
+                "SELECT event_key FROM charges WHERE tenant_id = {} \
+                 AND event_key IN (SELECT value FROM json_each($1))",
+                tenant.0
+            ))
+            .text(list)
+        }
+    };
+    for r in tx.all(query).await? {
+        out.insert(r.text(0)?);
     }
     Ok(out)
 }
@@ -1187,12 +1205,13 @@ async fn load_lines(
     tenant: TenantId,
     zone: &jiff::tz::TimeZone,
     numbers: &[&str],
-) -> Result<HashMap<String, Line>, StoreError> {
+) -> Result<FxHashMap<String, Line>, StoreError> {
     /// subscriber id, number, wallet, account.
     type LineRow = (i64, String, i64, i64);
     /// subscriber id, subscription id, plan version, anchor, status, period end.
     type SubRow = (i64, i64, i64, String, String, Option<String>);
-    let mut out: HashMap<String, Line> = HashMap::with_capacity(numbers.len());
+    let mut out: FxHashMap<String, Line> =
+        FxHashMap::with_capacity_and_hasher(numbers.len(), Default::default());
     for chunk in numbers.chunks(IN_CHUNK) {
         let rest = format!(
             "FROM subscribers s JOIN accounts a ON a.id = s.account_id \
@@ -1452,7 +1471,7 @@ async fn write_record_extras(
                 rows.push(CdrRow {
                     record: rec,
                     event_key: &ev.key,
-                    usage: &d.usage,
+                    usage: d.usage.as_str(),
                     priced_by: d.priced_by.as_str(),
                     subscriber_id: d.line,
                     account_id: d.account,
@@ -1552,7 +1571,7 @@ fn charge_queries(tx: &Tx, tenant: TenantId, rows: &[Decided]) -> Result<Vec<Q>,
             query.push_text(d.key.clone());
             query.push_i64(d.line);
             query.push_opt_i64(d.subscription);
-            query.push_text(d.usage.clone());
+            query.push_text(d.usage.as_str());
             query.push_opt_text(d.service.clone());
             query.push_i64(d.at_ms);
             query.push_i64(d.quantity);
