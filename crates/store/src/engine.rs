@@ -61,6 +61,12 @@ impl Store {
                 // time in the kernel copying pages.
                 .pragma("mmap_size", "2147418112")
                 .pragma("cache_size", "-65536")
+                // The WAL is copied back into the database file once it passes 10,000 pages
+                // (40 MiB) rather than SQLite's 1,000: a 50,000-event charging batch writes
+                // more than 1,000 pages, so every commit checkpointed, copying again pages
+                // (bucket balances, balances) the next batch rewrites anyway. Measured on the
+                // charging bench: about 5 % more events/s (docs/BENCHMARKS.md).
+                .pragma("wal_autocheckpoint", "10000")
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
