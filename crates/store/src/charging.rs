@@ -461,13 +461,25 @@ impl Charger {
         let mut st = revalidate(&mut tx, t, cached, head.seq, epoch).await?;
 
         let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
-        let seen_keys = existing_keys(&mut tx, t, &keys).await?;
-        let numbers: Vec<Option<String>> = events
-            .iter()
-            .map(|e| crate::accounts::normalise_number(&e.number).ok())
-            .collect();
-        self.load_missing(&mut tx, &mut st, events, &numbers)
-            .await?;
+        let mut numbers: Vec<Option<String>> = Vec::new();
+        // While the engine looks the keys up, this thread normalises the numbers and works
+        // out which lines it must read.
+        let (seen_keys, needs) = {
+            let key_query = keys_query(&tx, t, &keys)?;
+            let st = &mut st;
+            let numbers = &mut numbers;
+            overlapped(tx.all(key_query), move || {
+                *numbers = events
+                    .iter()
+                    .map(|e| crate::accounts::normalise_number(&e.number).ok())
+                    .collect();
+                let numbers: &Vec<Option<String>> = numbers;
+                plan_reads(st, events, numbers)
+            })
+            .await?
+        };
+        let seen_keys = keys_from_rows(&seen_keys)?;
+        self.load_missing(&mut tx, &mut st, needs).await?;
 
         let mut out = Vec::with_capacity(events.len());
         let mut decided: Vec<Decided> = Vec::with_capacity(events.len());
@@ -497,7 +509,7 @@ impl Charger {
         {
             let inserts = charge_queries(&tx, t, &decided[sent..])?;
             sent = decided.len();
-            overlapped(&mut tx, inserts, || {
+            overlapped(exec_all(&mut tx, inserts), || {
                 for (ev, number) in slice.iter().zip(slice_numbers) {
                     if seen_keys.contains(ev.key.as_str()) || batch_keys.contains(ev.key.as_str()) {
                         out.push(ChargeOutcome::Duplicate);
@@ -568,41 +580,17 @@ impl Charger {
         Ok(out)
     }
 
-    /// Reads into `st` what the batch needs and it lacks: lines never read (or read for later
-    /// events only), with their subscriptions, buckets and counters; their wallets; the
-    /// revenue book; plan definitions.
+    /// Reads into `st` what the batch needs and it lacks (see [`plan_reads`]): lines never
+    /// read (or read for later events only), with their subscriptions, buckets and counters;
+    /// their wallets; the revenue book; plan definitions.
     async fn load_missing(
         &self,
         tx: &mut Tx,
         st: &mut State,
-        events: &[UsageEvent],
-        numbers: &[Option<String>],
+        needs: Needs<'_>,
     ) -> Result<(), StoreError> {
         let t = self.tenant.id;
-        let mut earliest: FxHashMap<&str, i64> =
-            FxHashMap::with_capacity_and_hasher(events.len(), Default::default());
-        for (ev, n) in events.iter().zip(numbers) {
-            if let Some(n) = n {
-                let at = earliest.entry(n.as_str()).or_insert(ev.at_ms);
-                *at = (*at).min(ev.at_ms);
-            }
-        }
-        let mut stale: Vec<&str> = earliest
-            .iter()
-            .filter(|(n, at)| {
-                st.lines.get(**n).is_none_or(|l| {
-                    l.subscriptions
-                        .iter()
-                        .any(|s| st.floors.get(&s.id).is_none_or(|f| *f > **at))
-                })
-            })
-            .map(|(n, _)| *n)
-            .collect();
-        if st.lines.len() + stale.len() > MAX_CACHED_LINES {
-            *st = State::empty(st.epoch, st.seq);
-            stale = earliest.keys().copied().collect();
-        }
-        stale.sort_unstable();
+        let Needs { earliest, stale } = needs;
         if !stale.is_empty() {
             let mut fresh = load_lines(tx, t, &self.zone, &stale).await?;
             for n in &stale {
@@ -1037,6 +1025,47 @@ impl Charger {
     }
 }
 
+/// What a batch must read before deciding: the earliest event per number, and the numbers
+/// (sorted) whose lines are not cached, or were read for later events only.
+struct Needs<'a> {
+    earliest: FxHashMap<&'a str, i64>,
+    stale: Vec<&'a str>,
+}
+
+/// Works out [`Needs`] from the cache alone (no database), starting the cache again empty if
+/// reading the stale lines would take it past its limit.
+fn plan_reads<'a>(
+    st: &mut State,
+    events: &[UsageEvent],
+    numbers: &'a [Option<String>],
+) -> Needs<'a> {
+    let mut earliest: FxHashMap<&str, i64> =
+        FxHashMap::with_capacity_and_hasher(events.len(), Default::default());
+    for (ev, n) in events.iter().zip(numbers) {
+        if let Some(n) = n {
+            let at = earliest.entry(n.as_str()).or_insert(ev.at_ms);
+            *at = (*at).min(ev.at_ms);
+        }
+    }
+    let mut stale: Vec<&str> = earliest
+        .iter()
+        .filter(|(n, at)| {
+            st.lines.get(**n).is_none_or(|l| {
+                l.subscriptions
+                    .iter()
+                    .any(|s| st.floors.get(&s.id).is_none_or(|f| *f > **at))
+            })
+        })
+        .map(|(n, _)| *n)
+        .collect();
+    if st.lines.len() + stale.len() > MAX_CACHED_LINES {
+        *st = State::empty(st.epoch, st.seq);
+        stale = earliest.keys().copied().collect();
+    }
+    stale.sort_unstable();
+    Needs { earliest, stale }
+}
+
 /// The cached state if it is still exact for the head just locked: the same epoch, and only
 /// ledger writes by others since (their accounts' balances are dropped and read again).
 /// Anything else starts from nothing.
@@ -1162,11 +1191,16 @@ async fn existing_keys(
     tenant: TenantId,
     keys: &[&str],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
-    let mut out = std::collections::HashSet::new();
     if keys.is_empty() {
-        return Ok(out);
+        return Ok(Default::default());
     }
-    let query = match tx {
+    let query = keys_query(tx, tenant, keys)?;
+    keys_from_rows(&tx.all(query).await?)
+}
+
+/// The statement that finds which of `keys` (at least one) are charged already.
+fn keys_query(tx: &Tx, tenant: TenantId, keys: &[&str]) -> Result<Q, StoreError> {
+    Ok(match tx {
         // One index probe per key, whatever the statistics say: as `charges` grows within a
         // run its statistics lag, and the semi-join of `in_list` then flipped between
         // probing (0.2 s per 50,000 keys) and hashing the whole table (3–6 s).
@@ -1193,11 +1227,11 @@ async fn existing_keys(
             ))
             .text(list)
         }
-    };
-    for r in tx.all(query).await? {
-        out.insert(r.text(0)?);
-    }
-    Ok(out)
+    })
+}
+
+fn keys_from_rows(rows: &[DbRow]) -> Result<std::collections::HashSet<String>, StoreError> {
+    rows.iter().map(|r| r.text(0)).collect()
 }
 
 async fn load_lines(
@@ -1518,29 +1552,30 @@ async fn write_charges(tx: &mut Tx, tenant: TenantId, rows: &[Decided]) -> Resul
     Ok(())
 }
 
-/// Runs `work` on this thread while the database executes `queries`, in order. A statement
-/// is handed to the engine on its first poll (sqlx's SQLite worker thread runs it there, or
-/// the PostgreSQL server), so polling once before `work` lets both proceed at once; the
-/// statements' outcome is awaited afterwards.
-async fn overlapped<R>(
-    tx: &mut Tx,
-    queries: Vec<Q>,
+/// Runs `work` on this thread while the database runs `statements`. A statement is handed to
+/// the engine on its first poll (sqlx's SQLite worker thread runs it there, or the PostgreSQL
+/// server), so polling once before `work` lets both proceed at once; the statements' outcome
+/// is awaited afterwards.
+async fn overlapped<T, R>(
+    statements: impl Future<Output = Result<T, StoreError>>,
     work: impl FnOnce() -> R,
-) -> Result<R, StoreError> {
-    let statements = async {
-        for query in queries {
-            tx.exec(query).await?;
-        }
-        Ok::<(), StoreError>(())
-    };
+) -> Result<(T, R), StoreError> {
     let mut statements = std::pin::pin!(statements);
     let first = std::future::poll_fn(|cx| Poll::Ready(statements.as_mut().poll(cx))).await;
     let result = work();
-    match first {
+    let done = match first {
         Poll::Ready(done) => done?,
         Poll::Pending => statements.await?,
+    };
+    Ok((done, result))
+}
+
+/// Runs `queries` in order.
+async fn exec_all(tx: &mut Tx, queries: Vec<Q>) -> Result<(), StoreError> {
+    for query in queries {
+        tx.exec(query).await?;
     }
-    Ok(result)
+    Ok(())
 }
 
 /// The statements that insert `rows` into `charges`.
