@@ -51,8 +51,7 @@ use crate::db::{Col, DbRow, Q, Tx, q, q_composed};
 use crate::file_imports::ImportTally;
 use crate::keys::{KeySource, ledger_key};
 use crate::ledger::{
-    ACCOUNT_COLUMNS, ACCOUNT_FIELDS, AccountRow, account_from_row, lock_head_epoch, set_head_epoch,
-    write_accounts,
+    ACCOUNT_COLUMNS, AccountRow, account_from_row, lock_head_epoch, set_head_epoch, write_accounts,
 };
 use crate::suspense::NewSuspense;
 use crate::{Store, StoreError, Tenant, TenantId};
@@ -1461,13 +1460,14 @@ async fn load_accounts(
         // `+tenant_id`: SQLite would otherwise scan the tenant index instead of probing ids.
         // The lock (PostgreSQL) sits in a subquery: it is not allowed next to an aggregate.
         let rest = format!(
-            "FROM (SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE +tenant_id = {} AND {}{lock}) x",
+            "FROM (SELECT {} FROM ledger_accounts WHERE +tenant_id = {} AND {}{lock}) x",
+            ACCOUNT_COLUMNS.join(", "),
             tenant.0,
             tx.in_list("id", chunk.len())
         );
         let mut query = q_composed(String::new());
         tx.bind_set_i64(&mut query, chunk);
-        let rows: Vec<AccountRow> = tx.packed(ACCOUNT_FIELDS, &rest, query).await?;
+        let rows: Vec<AccountRow> = tx.packed(ACCOUNT_COLUMNS, &rest, query).await?;
         for r in rows {
             let a = account_from_row(r)?;
             out.insert(a.id, a);

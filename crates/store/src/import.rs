@@ -278,7 +278,7 @@ impl Store {
                 |v| {
                     format!(
                         "INSERT INTO buckets (tenant_id, subscription_id, usage, services, source, \
-                     starts_ms, expires_ms, initial) {v} RETURNING id, initial"
+                         starts_ms, expires_ms, initial) {v} RETURNING id, initial"
                     )
                 },
                 |q, (sub, a)| {

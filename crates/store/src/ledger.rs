@@ -52,7 +52,7 @@ pub(crate) fn account_state(r: &DbRow) -> Result<AccountState, StoreError> {
     ))
 }
 
-/// The columns of [`ACCOUNT_COLUMNS`] as a packed read ([`Tx::packed`]) returns them.
+/// The values of [`ACCOUNT_COLUMNS`], as a packed read ([`Tx::packed`]) returns them.
 pub(crate) type AccountRow = (i64, String, String, i64, String, i64, i64);
 
 pub(crate) fn account_from_row(
@@ -74,10 +74,9 @@ pub(crate) fn account_from_row(
     })
 }
 
-pub(crate) const ACCOUNT_COLUMNS: &str =
-    "id, kind, floor_kind, floor_micros, currency, debits, credits";
-/// [`ACCOUNT_COLUMNS`] one by one, for a packed read.
-pub(crate) const ACCOUNT_FIELDS: &[&str] = &[
+/// The columns an [`AccountState`] is read from, in [`AccountRow`] order (joined with `, ` for
+/// a select list, or one by one for a packed read).
+pub(crate) const ACCOUNT_COLUMNS: &[&str] = &[
     "id",
     "kind",
     "floor_kind",
@@ -289,8 +288,9 @@ pub(crate) async fn post_batch(
         // tenant's accounts instead of probing the primary key (a bill run of 100,000 accounts
         // took minutes).
         let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE +tenant_id = {} AND {} \
+            "SELECT {} FROM ledger_accounts WHERE +tenant_id = {} AND {} \
              ORDER BY id{}",
+            ACCOUNT_COLUMNS.join(", "),
             tenant.0,
             tx.in_list("id", chunk.len()),
             tx.for_update()
@@ -502,7 +502,10 @@ impl Store {
             }
         }
         let report: VerifyReport = chain.finish();
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE tenant_id = $1");
+        let sql = format!(
+            "SELECT {} FROM ledger_accounts WHERE tenant_id = $1",
+            ACCOUNT_COLUMNS.join(", ")
+        );
         let accounts = tx
             .all(q_composed(sql).i64(tenant.0))
             .await?
