@@ -77,11 +77,44 @@ pub(crate) struct RowSink {
 enum Sink {
     Flat(Box<Q>),
     Columns(Vec<Arg>),
+    /// PostgreSQL's `COPY … FROM STDIN` text format: one line per row, tab-separated.
+    Copy(Vec<u8>),
+}
+
+/// Appends `v` as a field of `COPY`'s text format: the separator, the row end and the escape
+/// character are escaped; everything else passes as it is (the connection speaks UTF-8).
+fn copy_text(out: &mut Vec<u8>, v: &str) {
+    for b in v.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            other => out.push(other),
+        }
+    }
 }
 
 impl RowSink {
     fn advance(&mut self) {
         self.next = (self.next + 1) % self.cols.len().max(1);
+        if let Sink::Copy(out) = &mut self.inner {
+            out.push(if self.next == 0 { b'\n' } else { b'\t' });
+        }
+    }
+
+    /// The `COPY` buffer, when the next value must be of type `col`; otherwise records the
+    /// mismatch and gives `None`.
+    fn copy_field(&mut self, col: Col) -> Option<&mut Vec<u8>> {
+        let matches = self.cols.get(self.next) == Some(&col);
+        match &mut self.inner {
+            Sink::Copy(out) if matches => Some(out),
+            Sink::Copy(_) => {
+                self.mismatch = true;
+                None
+            }
+            _ => None,
+        }
     }
 
     pub fn push_opt_i64(&mut self, v: Option<i64>) {
@@ -91,6 +124,16 @@ impl RowSink {
                 Some(Arg::OptI64Array(a)) => a.push(v),
                 _ => self.mismatch = true,
             },
+            Sink::Copy(_) => {
+                if let Some(out) = self.copy_field(Col::Int) {
+                    match v {
+                        Some(v) => {
+                            let _ = write!(CopyOut(out), "{v}");
+                        }
+                        None => out.extend_from_slice(b"\\N"),
+                    }
+                }
+            }
         }
         self.advance();
     }
@@ -106,6 +149,14 @@ impl RowSink {
                 Some(Arg::OptTextArray(a)) => a.push(v),
                 _ => self.mismatch = true,
             },
+            Sink::Copy(_) => {
+                if let Some(out) = self.copy_field(Col::Text) {
+                    match v {
+                        Some(v) => copy_text(out, &v),
+                        None => out.extend_from_slice(b"\\N"),
+                    }
+                }
+            }
         }
         self.advance();
     }
@@ -121,8 +172,27 @@ impl RowSink {
                 Some(Arg::BytesArray(a)) => a.push(v.to_vec()),
                 _ => self.mismatch = true,
             },
+            Sink::Copy(_) => {
+                if let Some(out) = self.copy_field(Col::Bytes) {
+                    // bytea's hex input, its backslash escaped for COPY.
+                    out.extend_from_slice(b"\\\\x");
+                    for b in v {
+                        let _ = write!(CopyOut(out), "{b:02x}");
+                    }
+                }
+            }
         }
         self.advance();
+    }
+}
+
+/// `fmt::Write` into a `COPY` buffer, for numbers.
+struct CopyOut<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for CopyOut<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -295,6 +365,14 @@ impl DbRow {
     }
 }
 
+/// Writes prepared while a transaction's connection is busy, to be run after it
+/// ([`Tx::insert_writes`], [`Tx::run_writes`]).
+#[derive(Debug)]
+pub(crate) enum Writes {
+    Statements(Vec<Q>),
+    Copy { sql: String, data: Vec<u8> },
+}
+
 /// An open transaction on either engine. Dropped without [`Tx::commit`], it rolls back.
 #[derive(Debug)]
 pub(crate) enum Tx {
@@ -419,11 +497,90 @@ impl Tx {
                     q.args.extend(c);
                     q
                 }
+                Sink::Copy(_) => {
+                    return Err(StoreError::Corrupt(
+                        "a COPY buffer in a bulk statement".into(),
+                    ));
+                }
             };
             query.sql = Cow::Owned(sql(&source));
             out.push(query);
         }
         Ok(out)
+    }
+
+    /// The writes that insert `rows` into `target` (a table and its column list): multi-row
+    /// `INSERT`s on SQLite ([`Tx::bulk_queries`]); one `COPY … FROM STDIN` on PostgreSQL, which
+    /// parses and inserts rows at about twice the rate of `INSERT … SELECT FROM UNNEST` (no
+    /// arrays to build and unpack, no executor per statement). Only for plain inserts: `COPY`
+    /// has no `ON CONFLICT`, so a conflicting row fails the whole transaction.
+    pub fn insert_writes<T>(
+        &self,
+        rows: &[T],
+        cols: &'static [Col],
+        target: &str,
+        mut bind: impl FnMut(&mut RowSink, &T),
+    ) -> Result<Writes, StoreError> {
+        match self {
+            Tx::Sqlite(_) => Ok(Writes::Statements(self.bulk_queries(
+                rows,
+                cols,
+                |values| format!("INSERT INTO {target} {values}"),
+                bind,
+            )?)),
+            Tx::Pg(_) => {
+                let mut sink = RowSink {
+                    inner: Sink::Copy(Vec::with_capacity(rows.len() * cols.len() * 8)),
+                    cols,
+                    next: 0,
+                    mismatch: false,
+                };
+                for r in rows {
+                    bind(&mut sink, r);
+                }
+                if sink.mismatch || sink.next != 0 {
+                    return Err(StoreError::Corrupt(
+                        "a bulk statement's values do not match its columns".into(),
+                    ));
+                }
+                let Sink::Copy(data) = sink.inner else {
+                    return Err(StoreError::Corrupt("COPY buffer lost".into()));
+                };
+                Ok(Writes::Copy {
+                    sql: format!("COPY {target} FROM STDIN"),
+                    data,
+                })
+            }
+        }
+    }
+
+    /// Runs what [`Tx::insert_writes`] prepared.
+    pub async fn run_writes(&mut self, writes: Writes) -> Result<(), StoreError> {
+        match writes {
+            Writes::Statements(queries) => {
+                for query in queries {
+                    self.exec(query).await?;
+                }
+                Ok(())
+            }
+            Writes::Copy { data, .. } if data.is_empty() => Ok(()),
+            Writes::Copy { sql, data } => match self {
+                Tx::Pg(t) => {
+                    let mut copy = t.copy_in_raw(&sql).await?;
+                    if let Err(e) = copy.send(data).await {
+                        // The connection must leave copy mode before anything else; the
+                        // transaction fails with the send's error either way.
+                        let _ = copy.abort("send failed").await;
+                        return Err(e.into());
+                    }
+                    copy.finish().await?;
+                    Ok(())
+                }
+                Tx::Sqlite(_) => Err(StoreError::Corrupt(
+                    "COPY prepared for a PostgreSQL transaction ran on SQLite".into(),
+                )),
+            },
+        }
     }
 
     /// A set-membership test on `column` for `n` values bound with [`Tx::bind_set_i64`] or

@@ -381,7 +381,7 @@ impl Store {
         let analyze = match tx {
             Tx::Pg(_) => {
                 "ANALYZE customers, accounts, subscribers, subscriptions, \
-                          subscription_lines, buckets, ledger_accounts"
+                          subscription_lines, buckets, bucket_remaining, ledger_accounts"
             }
             Tx::Sqlite(_) => "PRAGMA optimize",
         };

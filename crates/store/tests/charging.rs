@@ -123,6 +123,49 @@ async fn the_same_event_twice_is_charged_once_and_refusals_leave_nothing() {
     }
 }
 
+/// Event keys come from switches and files: printable ASCII (the key rule) includes the
+/// backslash, the escape character of PostgreSQL's `COPY` text format, in which `\N` is NULL
+/// and `\t` a tab. Such keys must be stored as given, or a repeat would not be recognised.
+#[tokio::test]
+async fn keys_with_backslashes_and_punctuation_are_stored_as_given() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let (t, _) = one_line(s, "50").await;
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        let keys = [
+            "\\N",
+            "a\\tb\\nc\\rd",
+            "back\\\\slash\\",
+            "q'u\"o`te,;|&%",
+            "1698765432.17@pbx-1",
+        ];
+        let events: Vec<UsageEvent> = keys
+            .iter()
+            .map(|k| ev(k, "13800138000", UsageKind::Voice, 10))
+            .collect();
+        let out = c.charge_batch(&events).await.unwrap();
+        assert!(
+            out.iter()
+                .all(|o| matches!(o, ChargeOutcome::Charged { .. })),
+            "{}: {out:?}",
+            e.name
+        );
+        // A fresh charger reads the keys back from the database, not from a cache.
+        let again = Charger::new(s.clone(), t.clone()).unwrap();
+        let out = again.charge_batch(&events).await.unwrap();
+        assert!(
+            out.iter().all(|o| *o == ChargeOutcome::Duplicate),
+            "{}: {out:?}",
+            e.name
+        );
+        let found = s.charged_keys(t.id, &keys).await.unwrap();
+        assert_eq!(found.len(), keys.len(), "{}: {found:?}", e.name);
+        for k in keys {
+            assert!(found.contains(k), "{}: {k:?} not stored as given", e.name);
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_line_without_a_plan_pays_the_rated_cost() {
     for e in common::engines().await {
