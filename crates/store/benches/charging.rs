@@ -5,7 +5,8 @@
 //! A whole-system measurement (database included), so it is a plain timed run rather than a
 //! criterion loop: the set-up (import of the lines) is excluded, the charging of every batch
 //! included. `cargo bench -p toll-store --bench charging`; `TOLL_BENCH_LINES` and
-//! `TOLL_BENCH_EVENTS` shrink it, `TOLL_BENCH_BATCH` sets the events per transaction.
+//! `TOLL_BENCH_EVENTS` shrink it, `TOLL_BENCH_BATCH` sets the events per transaction,
+//! `TOLL_BENCH_ENGINES=sqlite` or `=postgres` runs one engine.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -220,11 +221,17 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bench.db");
-        let store = Store::connect(path.to_str().unwrap()).await.unwrap();
-        run("sqlite", store, lines, &evs, batch).await;
+        // `TOLL_BENCH_ENGINES=postgres` (or `sqlite`) runs one engine only.
+        let engines = std::env::var("TOLL_BENCH_ENGINES").unwrap_or_default();
+        let wants = |e: &str| engines.is_empty() || engines.split(',').any(|x| x.trim() == e);
+        if wants("sqlite") {
+            let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+            run("sqlite", store, lines, &evs, batch).await;
+        }
         let pg = std::env::var("TOLL_BENCH_DATABASE_URL")
             .or_else(|_| std::env::var("TOLL_TEST_DATABASE_URL"))
-            .ok();
+            .ok()
+            .filter(|_| wants("postgres"));
         if let Some(url) = pg {
             let schema = format!("toll_bench_{}", std::process::id());
             let store = Store::connect_postgres_schema(&url, &schema).await.unwrap();
