@@ -649,13 +649,18 @@ impl Tx {
     }
 
     /// The rows of `SELECT {columns} {rest}` (`rest` from `FROM` on, without `ORDER BY`: the
-    /// order is unspecified), each decoded as `T` from a JSON array of its columns in order,
-    /// e.g. a tuple. The database packs all rows into one JSON text, so the whole result
-    /// crosses into Rust as one value: sqlx's SQLite driver otherwise copies every value of
-    /// every row into its own allocation and hands rows over one by one from its worker
-    /// thread, which made reading 150,000 allowance buckets for a cold charging batch cost
-    /// about 3.5 µs a row. For large reads of plain columns (integers, text, NULL); `$n`
-    /// arguments in `rest` are bound from `query`'s arguments as usual.
+    /// order is unspecified), each decoded as `T` from the sequence of its columns in order,
+    /// e.g. a tuple. For large reads of plain columns (integers, text, NULL); `$n` arguments in
+    /// `rest` are bound from `query`'s arguments as usual.
+    ///
+    /// Each engine gets the form that is cheap where its bottleneck is. SQLite packs all rows
+    /// into one JSON text, so the whole result crosses into Rust as one value: sqlx's SQLite
+    /// driver otherwise copies every value of every row into its own allocation and hands rows
+    /// over one by one from its worker thread, which made reading 150,000 allowance buckets for
+    /// a cold charging batch cost about 3.5 µs a row. PostgreSQL streams ordinary binary rows,
+    /// decoded straight into `T` ([`PgRowDe`]) while the server still produces the next ones:
+    /// building the same JSON cost its server (the charging bottleneck) about 1 µs a row, 684
+    /// against 283 ms for a tenant's 400,000 buckets in `EXPLAIN ANALYZE`.
     pub async fn packed<T: serde::de::DeserializeOwned>(
         &mut self,
         columns: &[&str],
@@ -663,14 +668,29 @@ impl Tx {
         mut query: Q,
     ) -> Result<Vec<T>, StoreError> {
         let list = columns.join(", ");
-        query.sql = Cow::Owned(match self {
-            Tx::Sqlite(_) => format!("SELECT json_group_array(json_array({list})) {rest}"),
-            Tx::Pg(_) => {
-                format!("SELECT coalesce(json_agg(json_build_array({list})), '[]')::text {rest}")
+        match self {
+            Tx::Sqlite(_) => {
+                query.sql = Cow::Owned(format!(
+                    "SELECT json_group_array(json_array({list})) {rest}"
+                ));
+                let text = self.one(query).await?.text(0)?;
+                serde_json::from_str(&text)
+                    .map_err(|e| StoreError::Corrupt(format!("packed rows: {e}")))
             }
-        });
-        let text = self.one(query).await?.text(0)?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("packed rows: {e}")))
+            Tx::Pg(t) => {
+                use futures_util::TryStreamExt as _;
+                query.sql = Cow::Owned(format!("SELECT {list} {rest}"));
+                let mut out = Vec::new();
+                let mut rows = query.pg().fetch(&mut **t);
+                while let Some(row) = rows.try_next().await? {
+                    out.push(
+                        T::deserialize(PgRowDe(&row))
+                            .map_err(|e| StoreError::Corrupt(format!("packed rows: {e}")))?,
+                    );
+                }
+                Ok(out)
+            }
+        }
     }
 
     pub async fn opt(&mut self, q: Q) -> Result<Option<DbRow>, StoreError> {
@@ -724,6 +744,139 @@ impl Store {
     }
 }
 
+/// One PostgreSQL row as a serde sequence of its columns, for [`Tx::packed`]: integers, text
+/// and NULL (`Option`), the types packed reads select.
+struct PgRowDe<'r>(&'r PgRow);
+
+/// One column of a [`PgRowDe`].
+struct PgColDe<'r> {
+    row: &'r PgRow,
+    index: usize,
+}
+
+struct PgRowSeq<'r> {
+    row: &'r PgRow,
+    next: usize,
+}
+
+type DeError = serde::de::value::Error;
+
+fn de_error(e: impl std::fmt::Display) -> DeError {
+    <DeError as serde::de::Error>::custom(e)
+}
+
+impl<'de> serde::Deserializer<'de> for PgRowDe<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        v.visit_seq(PgRowSeq {
+            row: self.0,
+            next: 0,
+        })
+    }
+
+    // Money code never decodes binary floating point (tests/no_floats.rs), and no packed read
+    // selects it.
+    fn deserialize_f32<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+        Err(de_error("a packed read never decodes floating point"))
+    }
+
+    fn deserialize_f64<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+        Err(de_error("a packed read never decodes floating point"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
+impl<'de> serde::de::SeqAccess<'de> for PgRowSeq<'_> {
+    type Error = DeError;
+
+    fn next_element_seed<S: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, DeError> {
+        if self.next >= self.row.len() {
+            return Ok(None);
+        }
+        let index = self.next;
+        self.next += 1;
+        seed.deserialize(PgColDe {
+            row: self.row,
+            index,
+        })
+        .map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.row.len().saturating_sub(self.next))
+    }
+}
+
+impl PgColDe<'_> {
+    fn is_null(&self) -> Result<bool, DeError> {
+        use sqlx::ValueRef as _;
+        Ok(self
+            .row
+            .try_get_raw(self.index)
+            .map_err(de_error)?
+            .is_null())
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for PgColDe<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        use sqlx::{TypeInfo as _, ValueRef as _};
+        let raw = self.row.try_get_raw(self.index).map_err(de_error)?;
+        if raw.is_null() {
+            return v.visit_none();
+        }
+        let info = raw.type_info();
+        let (row, i) = (self.row, self.index);
+        match info.name() {
+            "INT8" => v.visit_i64(row.try_get::<i64, _>(i).map_err(de_error)?),
+            "INT4" => v.visit_i32(row.try_get::<i32, _>(i).map_err(de_error)?),
+            "INT2" => v.visit_i16(row.try_get::<i16, _>(i).map_err(de_error)?),
+            "BOOL" => v.visit_bool(row.try_get::<bool, _>(i).map_err(de_error)?),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
+                v.visit_str(row.try_get::<&str, _>(i).map_err(de_error)?)
+            }
+            other => Err(de_error(format!(
+                "column {i} is of type {other}, which a packed read does not decode"
+            ))),
+        }
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        if self.is_null()? {
+            v.visit_none()
+        } else {
+            v.visit_some(self)
+        }
+    }
+
+    // Money code never decodes binary floating point (tests/no_floats.rs), and no packed read
+    // selects it.
+    fn deserialize_f32<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+        Err(de_error("a packed read never decodes floating point"))
+    }
+
+    fn deserialize_f64<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+        Err(de_error("a packed read never decodes floating point"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string bytes byte_buf
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,5 +889,57 @@ mod tests {
         let mut tx = store.read().await.unwrap();
         let row = tx.one(q("SELECT $2 - $1").i64(10).i64(3)).await.unwrap();
         assert_eq!(row.i64(0).unwrap(), -7);
+    }
+
+    /// A packed read decodes the same rows on both engines: integers, text with separators
+    /// and non-ASCII, NULLs as `None`; on PostgreSQL a column of a type it does not decode is
+    /// an error naming the type, not a wrong value.
+    #[tokio::test]
+    async fn packed_reads_decode_the_same_rows_on_both_engines() {
+        type Row = (i64, Option<String>, String, Option<i64>);
+        let want: Vec<Row> = vec![
+            (1, None, "a\tb\\c".into(), Some(5)),
+            (2, Some("x".into()), "电话 é".into(), None),
+        ];
+        let mut stores = vec![Store::connect("sqlite::memory:").await.unwrap()];
+        if let Ok(url) = std::env::var("TOLL_TEST_DATABASE_URL") {
+            let schema = format!("toll_packed_{}", std::process::id());
+            stores.push(Store::connect_postgres_schema(&url, &schema).await.unwrap());
+        }
+        for store in stores {
+            let mut tx = store.read().await.unwrap();
+            let rest = "FROM (SELECT 1 AS a, CAST(NULL AS TEXT) AS b, 'a' || char(9) || 'b\\c' AS c, \
+                        5 AS d UNION ALL SELECT 2, 'x', '电话 é', NULL) v";
+            let rest = match tx {
+                Tx::Sqlite(_) => rest.to_string(),
+                Tx::Pg(_) => rest
+                    .replace("char(9)", "chr(9)")
+                    .replace("1 AS a", "CAST(1 AS BIGINT) AS a")
+                    .replace("5 AS d", "CAST(5 AS BIGINT) AS d"),
+            };
+            let mut got: Vec<Row> = tx
+                .packed(&["a", "b", "c", "d"], &rest, q_composed(String::new()))
+                .await
+                .unwrap();
+            got.sort();
+            assert_eq!(got, want);
+            if let Tx::Pg(_) = tx {
+                let err = tx
+                    .packed::<(String,)>(
+                        &["CURRENT_DATE"],
+                        "FROM (SELECT 1) v",
+                        q_composed(String::new()),
+                    )
+                    .await
+                    .unwrap_err();
+                assert!(err.to_string().contains("DATE"), "{err}");
+            }
+            drop(tx);
+            if let Store::Postgres(pool) = &store {
+                let schema = format!("toll_packed_{}", std::process::id());
+                let sql = format!("DROP SCHEMA {schema} CASCADE");
+                sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
+            }
+        }
     }
 }
