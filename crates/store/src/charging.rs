@@ -277,7 +277,8 @@ pub struct Charger {
     tenant: Tenant,
     zone: jiff::tz::TimeZone,
     rounding: Rounding,
-    plans: Mutex<HashMap<i64, Arc<PlanDef>>>,
+    /// Plan versions by id, looked up for every event: FxHash, not SipHash (ids are ours).
+    plans: Mutex<FxHashMap<i64, Arc<PlanDef>>>,
     rater: Option<Arc<dyn TailRater>>,
     /// `None` until the first batch, and after any batch that failed half-way (its in-memory
     /// changes were never committed).
@@ -390,7 +391,7 @@ impl Charger {
             tenant,
             zone,
             rounding,
-            plans: Mutex::new(HashMap::new()),
+            plans: Mutex::new(FxHashMap::default()),
             rater: None,
             state: tokio::sync::Mutex::new(None),
         })
@@ -542,12 +543,20 @@ impl Charger {
                         continue;
                     };
                     match self.decide(
-                        ev, line, late, revenue, buckets, counters, accounts, &mut chain, &mut pool,
+                        ev,
+                        line,
+                        late,
+                        revenue,
+                        buckets,
+                        counters,
+                        accounts,
+                        &mut chain,
+                        &mut pool,
+                        &mut touched_buckets,
                     ) {
-                        Ok((d, draws, counter)) => {
+                        Ok((d, counter)) => {
                             // Only a charged key is taken: a refused one may be retried.
                             batch_keys.insert(ev.key.as_str());
-                            touched_buckets.extend(draws);
                             if let Some(c) = counter {
                                 touched_counters.push(c);
                             }
@@ -703,7 +712,8 @@ impl Charger {
     }
 
     /// Decides one event against the batch's in-memory state, changing that state only when the
-    /// event is charged. Returns the charge, the buckets it drew on and the counter it moved.
+    /// event is charged. Returns the charge and the counter it moved; appends the (subscription,
+    /// bucket) pairs it drew on to `drawn`.
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn decide(
         &self,
@@ -716,7 +726,8 @@ impl Charger {
         accounts: &mut FxHashMap<i64, AccountState>,
         chain: &mut ChainHead,
         pool: &mut Vec<Bucket>,
-    ) -> Result<(Decided, Vec<(i64, i64)>, Option<(i64, String, String)>), Refusal> {
+        drawn: &mut Vec<(i64, i64)>,
+    ) -> Result<(Decided, Option<(i64, String, String)>), Refusal> {
         let key = ledger_key(KeySource::Usage, &ev.key).map_err(|e| e.to_string())?;
         if ev.quantity < 0 {
             return Err(format!("quantity {} is negative", ev.quantity).into());
@@ -843,8 +854,8 @@ impl Charger {
                 }
             }
         }
-        // Accepted: keep the draws and the counter.
-        let mut drawn = Vec::with_capacity(consumption.draws.len());
+        // Accepted: keep the draws (appended to `drawn`, the batch's touched buckets) and the
+        // counter.
         for d in &consumption.draws {
             for s in &line.subscriptions {
                 if let Some(b) = buckets
@@ -878,7 +889,6 @@ impl Charger {
                 seq,
                 entry,
             },
-            drawn,
             counter_key,
         ))
     }
