@@ -365,6 +365,31 @@ impl DbRow {
     }
 }
 
+/// Binds every row of `rows` into a sink over `inner` and hands the filled sink back, or an
+/// error if a value did not match its column or a row was left short.
+fn fill_sink<T>(
+    inner: Sink,
+    cols: &'static [Col],
+    rows: &[T],
+    bind: &mut impl FnMut(&mut RowSink, &T),
+) -> Result<Sink, StoreError> {
+    let mut sink = RowSink {
+        inner,
+        cols,
+        next: 0,
+        mismatch: false,
+    };
+    for r in rows {
+        bind(&mut sink, r);
+    }
+    if sink.mismatch || sink.next != 0 {
+        return Err(StoreError::Corrupt(
+            "a bulk statement's values do not match its columns".into(),
+        ));
+    }
+    Ok(sink.inner)
+}
+
 /// Writes prepared while a transaction's connection is busy, to be run after it
 /// ([`Tx::insert_writes`], [`Tx::run_writes`]).
 #[derive(Debug)]
@@ -476,21 +501,7 @@ impl Tx {
                     )
                 }
             };
-            let mut sink = RowSink {
-                inner,
-                cols,
-                next: 0,
-                mismatch: false,
-            };
-            for r in chunk {
-                bind(&mut sink, r);
-            }
-            if sink.mismatch || sink.next != 0 {
-                return Err(StoreError::Corrupt(
-                    "a bulk statement's values do not match its columns".into(),
-                ));
-            }
-            let mut query = match sink.inner {
+            let mut query = match fill_sink(inner, cols, chunk, &mut bind)? {
                 Sink::Flat(q) => *q,
                 Sink::Columns(c) => {
                     let mut q = q_composed(String::new());
@@ -511,9 +522,9 @@ impl Tx {
 
     /// The writes that insert `rows` into `target` (a table and its column list): multi-row
     /// `INSERT`s on SQLite ([`Tx::bulk_queries`]); one `COPY … FROM STDIN` on PostgreSQL, which
-    /// parses and inserts rows at about twice the rate of `INSERT … SELECT FROM UNNEST` (no
-    /// arrays to build and unpack, no executor per statement). Only for plain inserts: `COPY`
-    /// has no `ON CONFLICT`, so a conflicting row fails the whole transaction.
+    /// costs its server less per row than `INSERT … SELECT` (75 against 102 ms for 50,000
+    /// charge rows in psql; no arrays to build and unpack). Only for plain inserts: `COPY` has
+    /// no `ON CONFLICT`, so a conflicting row fails the whole transaction.
     pub fn insert_writes<T>(
         &self,
         rows: &[T],
@@ -529,21 +540,8 @@ impl Tx {
                 bind,
             )?)),
             Tx::Pg(_) => {
-                let mut sink = RowSink {
-                    inner: Sink::Copy(Vec::with_capacity(rows.len() * cols.len() * 8)),
-                    cols,
-                    next: 0,
-                    mismatch: false,
-                };
-                for r in rows {
-                    bind(&mut sink, r);
-                }
-                if sink.mismatch || sink.next != 0 {
-                    return Err(StoreError::Corrupt(
-                        "a bulk statement's values do not match its columns".into(),
-                    ));
-                }
-                let Sink::Copy(data) = sink.inner else {
+                let buffer = Sink::Copy(Vec::with_capacity(rows.len() * cols.len() * 8));
+                let Sink::Copy(data) = fill_sink(buffer, cols, rows, &mut bind)? else {
                     return Err(StoreError::Corrupt("COPY buffer lost".into()));
                 };
                 Ok(Writes::Copy {
