@@ -742,6 +742,20 @@ impl Store {
     }
 }
 
+/// The float methods of the packed-read deserializers: money code never decodes binary floating
+/// point (tests/no_floats.rs), and no packed read selects it.
+macro_rules! refuse_floats {
+    () => {
+        fn deserialize_f32<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+            Err(de_error("a packed read never decodes floating point"))
+        }
+
+        fn deserialize_f64<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+            Err(de_error("a packed read never decodes floating point"))
+        }
+    };
+}
+
 /// One PostgreSQL row as a serde sequence of its columns, for [`Tx::packed`]: integers, text
 /// and NULL (`Option`), the types packed reads select.
 struct PgRowDe<'r>(&'r PgRow);
@@ -773,15 +787,7 @@ impl<'de> serde::Deserializer<'de> for PgRowDe<'_> {
         })
     }
 
-    // Money code never decodes binary floating point (tests/no_floats.rs), and no packed read
-    // selects it.
-    fn deserialize_f32<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
-        Err(de_error("a packed read never decodes floating point"))
-    }
-
-    fn deserialize_f64<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
-        Err(de_error("a packed read never decodes floating point"))
-    }
+    refuse_floats!();
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string bytes byte_buf
@@ -858,15 +864,7 @@ impl<'de> serde::Deserializer<'de> for PgColDe<'_> {
         }
     }
 
-    // Money code never decodes binary floating point (tests/no_floats.rs), and no packed read
-    // selects it.
-    fn deserialize_f32<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
-        Err(de_error("a packed read never decodes floating point"))
-    }
-
-    fn deserialize_f64<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
-        Err(de_error("a packed read never decodes floating point"))
-    }
+    refuse_floats!();
 
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string bytes byte_buf
