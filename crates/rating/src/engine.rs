@@ -354,11 +354,10 @@ impl<'t> Ctx<'t, '_> {
         let plan = &t.plans[act.plan as usize];
         let (local, _, next_tr) = self.local(at);
         let (days, tod) = split_local(local);
-        let date = self.civil(days);
+        let day = self.day(days);
         // The band active now, if any (a binding with none cannot rate the call). The chosen
         // binding's band is remembered for `band_at`: the call's first piece starts here.
-        let active =
-            |b: BindRef| active_row(t, &t.schedules[b.schedule as usize], &date, days, tod);
+        let active = |b: BindRef| active_row(t, &t.schedules[b.schedule as usize], &day, tod);
         let chosen = |b: BindRef, (row, next_tod): (usize, i64)| {
             let sched = &t.schedules[b.schedule as usize];
             self.band_end(sched, at, days, tod, row, next_tod, next_tr);
@@ -437,6 +436,15 @@ impl<'t> Ctx<'t, '_> {
         }
     }
 
+    /// Which timings match the local day `days`.
+    #[inline]
+    fn day(&self, days: i64) -> Day {
+        match self.tariff.day_timings.as_ref().and_then(|t| t.get(days)) {
+            Some(mask) => Day::Timings(mask),
+            None => Day::Date(self.civil(days), days),
+        }
+    }
+
     /// The civil date of a local day number (the last one is kept: a call mostly falls on one day).
     fn civil(&self, days: i64) -> toll_core::civil::CivilDate {
         let (d, date) = self.day_cache.get();
@@ -462,8 +470,8 @@ impl<'t> Ctx<'t, '_> {
         }
         let (local, _, next_tr) = self.local(at);
         let (days, tod) = split_local(local);
-        let date = self.civil(days);
-        let (row, next_tod) = active_row(self.tariff, b, &date, days, tod)?;
+        let day = self.day(days);
+        let (row, next_tod) = active_row(self.tariff, b, &day, tod)?;
         Some(self.band_end(b, at, days, tod, row, next_tod, next_tr))
     }
 
@@ -492,8 +500,11 @@ impl<'t> Ctx<'t, '_> {
             guard += 1;
             let (l2, _, next2) = self.local(t);
             let (d2, tod2) = split_local(l2);
-            let date2 = civil_from_days(d2);
-            match active_row(self.tariff, b, &date2, d2, tod2) {
+            let day2 = match self.tariff.day_timings.as_ref().and_then(|t| t.get(d2)) {
+                Some(mask) => Day::Timings(mask),
+                None => Day::Date(civil_from_days(d2), d2),
+            };
+            match active_row(self.tariff, b, &day2, tod2) {
                 Some((r2, next_tod2)) if r2 == row && d2 == days => {
                     end = t.saturating_add(next_tod2 - tod2);
                     t = next2;
@@ -512,18 +523,34 @@ impl<'t> Ctx<'t, '_> {
     }
 }
 
+/// A local day as the band scan sees it.
+#[derive(Clone, Copy)]
+enum Day {
+    /// Bit `k` set when timing `k` matches (from [`crate::tariff::DayTimings`]).
+    Timings(u64),
+    /// The civil date and day number, matched timing by timing.
+    Date(toll_core::civil::CivilDate, i64),
+}
+
+impl Day {
+    #[inline]
+    fn matches(&self, t: &Tariff, timing: u32) -> bool {
+        match self {
+            // `DayTimings` exists only for tariffs with at most 64 timings.
+            Day::Timings(mask) => (mask >> timing) & 1 == 1,
+            Day::Date(date, days) => {
+                t.timings[timing as usize].matches_date(date, *days, &t.calendars)
+            }
+        }
+    }
+}
+
 /// The active row of a binding on a date at a time of day, and the time of day at which the
 /// active row changes next (`NANOS_PER_DAY` = midnight).
-fn active_row(
-    t: &Tariff,
-    b: &Schedule,
-    date: &toll_core::civil::CivilDate,
-    days: i64,
-    tod: i64,
-) -> Option<(usize, i64)> {
+fn active_row(t: &Tariff, b: &Schedule, day: &Day, tod: i64) -> Option<(usize, i64)> {
     let mut best: Option<usize> = None;
     for (i, r) in b.rows.iter().enumerate() {
-        if !t.timings[r.timing as usize].matches_date(date, days, &t.calendars) {
+        if !day.matches(t, r.timing) {
             continue;
         }
         if r.start <= tod {

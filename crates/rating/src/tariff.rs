@@ -114,6 +114,45 @@ impl Timing {
     }
 }
 
+/// Which timings match each local day from 2000 to 2099, a bit per timing. The band scan of
+/// every call tests a bit here instead of working out the civil date and matching it (months,
+/// days of the month, weekdays, years, holiday calendars) against every band row; days outside
+/// the window, and tariffs with more than 64 timings, take that longer way.
+#[derive(Debug, Clone)]
+pub(crate) struct DayTimings {
+    first_day: i64,
+    masks: Box<[u64]>,
+}
+
+impl DayTimings {
+    fn build(timings: &[Timing], calendars: &[Calendar]) -> Option<DayTimings> {
+        if timings.len() > 64 {
+            return None;
+        }
+        let first_day = days_from_civil(2000, 1, 1);
+        let end = days_from_civil(2100, 1, 1);
+        let masks = (first_day..end)
+            .map(|days| {
+                let date = toll_core::civil::civil_from_days(days);
+                timings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.matches_date(&date, days, calendars))
+                    .fold(0u64, |m, (k, _)| m | 1 << k)
+            })
+            .collect();
+        Some(DayTimings { first_day, masks })
+    }
+
+    /// Bit `k` set when timing `k` matches the local day `days` (since the epoch), if the
+    /// window covers it.
+    #[inline]
+    pub(crate) fn get(&self, days: i64) -> Option<u64> {
+        let i = usize::try_from(days.wrapping_sub(self.first_day)).ok()?;
+        self.masks.get(i).copied()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Calendar {
     /// Days since the epoch, sorted.
@@ -263,6 +302,7 @@ pub struct Tariff {
     pub(crate) terms: Vec<DrTerms>,
     pub(crate) timings: Vec<Timing>,
     pub(crate) calendars: Vec<Calendar>,
+    pub(crate) day_timings: Option<DayTimings>,
     pub(crate) plans: Vec<Plan>,
     pub(crate) schedules: Vec<Schedule>,
     pub(crate) row_terms: Vec<RowTerms>,
@@ -1125,6 +1165,7 @@ impl Compiler {
             drs: self.drs,
             terms: self.terms,
             money_scale: scale,
+            day_timings: DayTimings::build(&self.timings, &self.calendars),
             timings: self.timings,
             calendars: self.calendars,
             plans: self.plans,

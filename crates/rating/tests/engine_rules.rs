@@ -368,3 +368,44 @@ fn an_unrelated_toml_beside_cgrates_files_does_not_change_the_format() {
     assert_eq!(detect(&[f("my-tariff.toml")]), Format::Toll);
     assert_eq!(detect(&[f("README.md")]), Format::Cgrates);
 }
+
+/// Bands are matched from a precomputed day table for 2000–2099 and from the civil date
+/// outside it: calls that cross either edge of that window are priced the same way on both
+/// sides (weekday, month day and year timings, weights deciding).
+#[test]
+fn bands_match_the_same_inside_and_outside_the_precomputed_years() {
+    let (t, d) = tariff(&[
+        ("Destinations.csv", "D,1\n"),
+        (
+            "Rates.csv",
+            "R1,0,1,60s,60s,0s\nR2,0,2,60s,60s,0s\nR3,0,3,60s,60s,0s\nR4,0,4,60s,60s,0s\n",
+        ),
+        (
+            "DestinationRates.csv",
+            "D1,D,R1,*middle,2,0,,\nD2,D,R2,*middle,2,0,,\nD3,D,R3,*middle,2,0,,\nD4,D,R4,*middle,2,0,,\n",
+        ),
+        (
+            "Timings.csv",
+            "ALWAYS,*any,*any,*any,*any,00:00:00\nWEEKEND,*any,*any,*any,6;7,00:00:00\n\
+             NEWYEAR,*any,1,1,*any,00:00:00\nY2100,2100,1,1,*any,00:00:00\n",
+        ),
+        (
+            "RatingPlans.csv",
+            "P,D1,ALWAYS,10\nP,D2,WEEKEND,20\nP,D3,NEWYEAR,30\nP,D4,Y2100,40\n",
+        ),
+        ("RatingProfiles.csv", "t,call,*any,,P,\n"),
+    ]);
+    assert!(!d.has_errors(), "{d}");
+    let cost = |start: &str, minutes: i64| rate(&t, &ev("u", "100", start, minutes * 60 * S));
+    // Friday 1999-12-31 (before the table) into Saturday, New Year 2000 (in it): 1 + 3.
+    assert_eq!(cost("1999-12-31T23:59:00Z", 2).unwrap().cost, dec("4"));
+    // Thursday 2099-12-31 (in the table) into Friday 2100-01-01 (after it): 1 + 4.
+    let r = cost("2099-12-31T23:59:00Z", 2).unwrap();
+    assert_eq!((r.cost, r.pieces.len()), (dec("5"), 2));
+    // Saturday 2100-01-02, after the table: weekend.
+    assert_eq!(cost("2100-01-02T12:00:00Z", 1).unwrap().cost, dec("2"));
+    // Saturday 2050-01-01, in the table: New Year outranks the weekend; not Y2100.
+    assert_eq!(cost("2050-01-01T12:00:00Z", 1).unwrap().cost, dec("3"));
+    // Wednesday 1969-12-31, before the epoch: any day.
+    assert_eq!(cost("1969-12-31T12:00:00Z", 1).unwrap().cost, dec("1"));
+}
