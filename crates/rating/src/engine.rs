@@ -324,8 +324,6 @@ struct Segment<'a> {
 type BandMemo<'t> = Option<(&'t Schedule, i64, i64, usize)>;
 
 struct Ctx<'t, 'e> {
-    /// The last (days since epoch, civil date) computed: a call's pieces mostly fall on one day.
-    day_cache: std::cell::Cell<(i64, toll_core::civil::CivilDate)>,
     /// The last band found: a call's pieces mostly follow one another inside one band.
     band_memo: std::cell::Cell<BandMemo<'t>>,
     tariff: &'t Tariff,
@@ -441,19 +439,8 @@ impl<'t> Ctx<'t, '_> {
     fn day(&self, days: i64) -> Day {
         match self.tariff.day_timings.as_ref().and_then(|t| t.get(days)) {
             Some(mask) => Day::Timings(mask),
-            None => Day::Date(self.civil(days), days),
+            None => Day::Date(civil_from_days(days), days),
         }
-    }
-
-    /// The civil date of a local day number (the last one is kept: a call mostly falls on one day).
-    fn civil(&self, days: i64) -> toll_core::civil::CivilDate {
-        let (d, date) = self.day_cache.get();
-        if d == days {
-            return date;
-        }
-        let date = civil_from_days(days);
-        self.day_cache.set((days, date));
-        date
     }
 
     /// The band row active at `at` and the instant the active band next changes (a band of
@@ -808,7 +795,6 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let category = tariff.string_id(ev.category);
     let subject = tariff.string_id(ev.subject);
     let ctx = Ctx {
-        day_cache: std::cell::Cell::new((i64::MIN, civil_from_days(0))),
         band_memo: std::cell::Cell::new(None),
         tariff,
         ev,
@@ -821,25 +807,8 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let own = tariff.subject_keys(tenant, category, subject, carrier);
     let any = tariff.subject_keys(tenant, category, tariff.any_id, carrier);
     let keys = [own[0], own[1], any[0], any[1]];
-    let no_profile = |at: i64| {
-        if carrier == NONE
-            && (tariff.has_carrier_specific(tenant, category, subject)
-                || tariff.has_carrier_specific(tenant, category, tariff.any_id))
-        {
-            RateError::CarrierUnknown {
-                destination: ev.destination.into(),
-            }
-        } else {
-            RateError::NoProfile {
-                who: Box::new(Who {
-                    tenant: ev.tenant.to_string(),
-                    category: ev.category.to_string(),
-                    subject: ev.subject.to_string(),
-                    at: ctx.ts(at),
-                }),
-            }
-        }
-    };
+    let no_profile =
+        |at: i64| no_profile(tariff, ev, [tenant, category, subject, carrier], ctx.ts(at));
 
     // Profile segments: split where the activation in force changes (voice only).
     let total = ev.usage;
@@ -1011,6 +980,30 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     rated.rounding = terms.rounding;
     rated.disconnect_cap = terms.disconnect_cap;
     Ok(rated)
+}
+
+/// Why no profile rates the event: a carrier-specific tariff that does not know the callee's
+/// carrier, or none at all.
+#[cold]
+fn no_profile(tariff: &Tariff, ev: &Event<'_>, ids: [u32; 4], at: Timestamp) -> RateError {
+    let [tenant, category, subject, carrier] = ids;
+    if carrier == NONE
+        && (tariff.has_carrier_specific(tenant, category, subject)
+            || tariff.has_carrier_specific(tenant, category, tariff.any_id))
+    {
+        RateError::CarrierUnknown {
+            destination: ev.destination.into(),
+        }
+    } else {
+        RateError::NoProfile {
+            who: Box::new(Who {
+                tenant: ev.tenant.to_string(),
+                category: ev.category.to_string(),
+                subject: ev.subject.to_string(),
+                at,
+            }),
+        }
+    }
 }
 
 fn first_piece_terms<'t>(ctx: &Ctx<'t, '_>, seg: &Segment<'t>) -> Option<u32> {
