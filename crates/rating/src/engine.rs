@@ -282,7 +282,8 @@ impl Tariff {
             return [None, None];
         }
         let get = |car: u32| self.profiles.get(&(t, c, s, car)).map(|b| &**b);
-        let specific = if carrier == NONE || !self.has_carrier_profiles {
+        // The tariff-wide test first: it is the same for every event, so it predicts well.
+        let specific = if !self.has_carrier_profiles || carrier == NONE {
             None
         } else {
             get(carrier)
