@@ -179,11 +179,19 @@ impl PhoneNumber {
     /// Keep the string as it is (after trimming), kind Other — for tariffs that match numbers as
     /// dialled.
     pub fn raw(dialled: &str) -> Result<PhoneNumber, PhoneError> {
+        Self::build(b"", Self::raw_borrowed(dialled)?, NumberKind::Other)
+    }
+
+    /// The bytes [`PhoneNumber::raw`] would hold, as a slice of `dialled` (same checks, no copy).
+    pub fn raw_borrowed(dialled: &str) -> Result<&[u8], PhoneError> {
         let s = dialled.trim_ascii();
         if s.is_empty() {
             return Err(PhoneError::Empty);
         }
-        Self::build(b"", s.as_bytes(), NumberKind::Other)
+        if s.len() > MAX_NUMBER_LEN {
+            return Err(PhoneError::TooLong);
+        }
+        Ok(s.as_bytes())
     }
 
     /// The number's bytes (ASCII), without the UTF-8 check of [`PhoneNumber::as_str`].
@@ -560,6 +568,22 @@ mod tests {
             PhoneNumber::raw(&"1".repeat(32)).unwrap().as_str().len(),
             32
         );
+        // The borrowed form holds the same bytes and refuses the same input.
+        for s in [
+            "  +86 138-0013-8000 ",
+            "13800¥",
+            " \n",
+            &"1".repeat(33),
+            &"1".repeat(32),
+        ] {
+            assert_eq!(
+                PhoneNumber::raw_borrowed(s),
+                PhoneNumber::raw(s)
+                    .as_ref()
+                    .map(|p| p.as_bytes())
+                    .map_err(|e| e.clone())
+            );
+        }
         // Same digits, different kind: not equal.
         assert_ne!(
             PhoneNumber::raw("13800138000").unwrap(),

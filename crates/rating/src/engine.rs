@@ -227,7 +227,7 @@ impl Tariff {
         if let Some((national, kind)) = PhoneNumber::parse_cn_borrowed(dialled) {
             let number = match self.numbering {
                 Numbering::ChinaNational => Number::Dialled(national),
-                Numbering::AsDialled => Number::Normalised(PhoneNumber::raw(dialled)?),
+                Numbering::AsDialled => Number::Dialled(PhoneNumber::raw_borrowed(dialled)?),
             };
             let range = match kind {
                 NumberKind::Other => None,
@@ -237,8 +237,8 @@ impl Tariff {
         }
         let national = PhoneNumber::parse_cn(dialled);
         let number = match self.numbering {
-            Numbering::ChinaNational => national.clone()?,
-            Numbering::AsDialled => PhoneNumber::raw(dialled)?,
+            Numbering::ChinaNational => Number::Normalised(national.clone()?),
+            Numbering::AsDialled => Number::Dialled(PhoneNumber::raw_borrowed(dialled)?),
         };
         let range = match &national {
             Ok(n) if n.kind() != NumberKind::Other => {
@@ -246,10 +246,7 @@ impl Tariff {
             }
             _ => None,
         };
-        Ok(Callee {
-            number: Number::Normalised(number),
-            range,
-        })
+        Ok(Callee { number, range })
     }
 
     /// Interned carrier id for profile look-up, and the outcome to report.
