@@ -289,6 +289,20 @@ async fn call_ends(client: &reqwest::Client, base: &str, calls: usize, rate: usi
         lat.push(d);
     }
     let span = t0.elapsed().as_secs_f64();
+    if std::env::var_os("TOLL_BENCH_TIMELINE").is_some() {
+        // Latency by the second the end was due in: whether the tail is spread evenly or comes
+        // in bursts (a WAL checkpoint, a slow batch).
+        for (sec, chunk) in lat.chunks(rate.max(1)).enumerate() {
+            let mut c = chunk.to_vec();
+            c.sort();
+            println!(
+                "  second {sec}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                ms(percentile(&c, 0.50)),
+                ms(percentile(&c, 0.99)),
+                ms(*c.last().unwrap_or(&Duration::ZERO)),
+            );
+        }
+    }
     lat.sort();
     println!(
         "call ends: {calls} at {rate}/s offered, achieved {:.0}/s (last answer at {span:.1} s); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; not charged {failed}",

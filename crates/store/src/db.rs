@@ -723,7 +723,10 @@ impl Store {
     /// never both read and then fail to upgrade their lock half-way through a charge.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match self {
-            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Sqlite(p) => {
+                crate::engine::checkpoint_in_background(p);
+                Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)
+            }
             Store::Postgres(p) => Tx::Pg(p.begin().await?),
         })
     }
@@ -885,6 +888,47 @@ mod tests {
         let mut tx = store.read().await.unwrap();
         let row = tx.one(q("SELECT $2 - $1").i64(10).i64(3)).await.unwrap();
         assert_eq!(row.i64(0).unwrap(), -7);
+    }
+
+    /// SQLite's WAL is copied back into the database file by a background checkpoint that a
+    /// later write starts, not only by the automatic one (10,000 pages, far above what this
+    /// test writes): the main file grows while the WAL holds the data.
+    #[tokio::test]
+    async fn the_wal_is_copied_back_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.exec(q(
+            "CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+        ))
+        .await
+        .unwrap();
+        // About 4 MB: 1,000 rows of 4,000 bytes.
+        tx.exec(q(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
+                   INSERT INTO filler (id, body) SELECT i, printf('%.4000c', 'x') FROM n",
+        ))
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let main_len = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let before = main_len();
+        assert!(
+            before < 1_000_000,
+            "the data is still in the WAL: {before} bytes"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while main_len() < 4_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no background checkpoint: the file holds {} bytes",
+                main_len()
+            );
+            tokio::time::sleep(crate::engine::CHECKPOINT_EVERY).await;
+            // Each write may start one (at most one every CHECKPOINT_EVERY, process-wide).
+            store.begin().await.unwrap().commit().await.unwrap();
+        }
     }
 
     /// A packed read decodes the same rows on both engines: integers, text with separators
