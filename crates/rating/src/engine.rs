@@ -485,11 +485,7 @@ impl<'t> Ctx<'t, '_> {
             guard += 1;
             let (l2, _, next2) = self.local(t);
             let (d2, tod2) = split_local(l2);
-            let day2 = match self.tariff.day_timings.as_ref().and_then(|t| t.get(d2)) {
-                Some(mask) => Day::Timings(mask),
-                None => Day::Date(civil_from_days(d2), d2),
-            };
-            match active_row(self.tariff, b, &day2, tod2) {
+            match active_row(self.tariff, b, &self.day(d2), tod2) {
                 Some((r2, next_tod2)) if r2 == row && d2 == days => {
                     end = t.saturating_add(next_tod2 - tod2);
                     t = next2;
