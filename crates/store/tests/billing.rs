@@ -349,3 +349,241 @@ async fn a_month_is_invoiced_once_late_usage_follows_and_a_credit_note_reverses_
         assert!(err.contains("does not add up"), "{n}: {err}");
     }
 }
+
+/// The invoices of `account` for `period` that are not void: (status, total).
+async fn live(
+    s: &Store,
+    t: toll_store::TenantId,
+    account: &str,
+    period: &str,
+) -> Vec<(String, Micros)> {
+    s.invoices(t, Some(account), Some(period), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.status != "void")
+        .map(|i| (i.status, i.total))
+        .collect()
+}
+
+/// What an account's invoices bill is decided by its watermark (`billed_through`) and the
+/// late rows: voiding a draft opens its rows again, late ones included, and the next run bills
+/// each once; summing billed days again changes nothing; only the latest invoice can be
+/// voided; a period before the watermark is not billed again.
+#[tokio::test]
+async fn a_voided_draft_opens_its_rows_once_and_summing_again_changes_nothing() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let n = e.name;
+        let (t, _) = one_line(s, "100").await;
+        s.create_account(
+            t.id,
+            "c1",
+            "a2",
+            AccountMode::Postpaid {
+                credit_limit: m("100"),
+            },
+        )
+        .await
+        .unwrap();
+        s.add_subscriber(t.id, "a2", LINE2).await.unwrap();
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        charge(
+            &c,
+            vec![
+                call("1", LINE2, NOV_3, 30, "CN-Mobile", "0.405"),
+                call("2", LINE2, NOV_3 + 2 * DAY_MS, 90, "HK", "1.205"),
+            ],
+        )
+        .await;
+        let drafts = |today| BillRunOptions {
+            finalize: false,
+            ..opts(today)
+        };
+        let nov: PeriodLabel = "2026-11".parse().unwrap();
+        let first = s
+            .bill_run(&t, nov, &drafts(date(2026, 12, 5)), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(first.created, 2, "{n}: {first:?}");
+        assert_eq!(
+            live(s, t.id, "a2", "2026-11").await,
+            [("draft".to_string(), m("1.61"))],
+            "{n}"
+        );
+
+        // A call of 20 November arrives after the draft was made: a late row.
+        charge(
+            &c,
+            vec![call("3", LINE2, NOV_3 + 17 * DAY_MS, 60, "HK", "2")],
+        )
+        .await;
+        s.sum_days(&t, date(2026, 11, 1), date(2026, 11, 30))
+            .await
+            .unwrap();
+        // The draft is voided: all of November is open again, the late call with the rest,
+        // and the new draft bills it as November's usage, not as late usage.
+        let draft = s
+            .invoices(t.id, Some("a2"), Some("2026-11"), None, 10)
+            .await
+            .unwrap()[0]
+            .id;
+        s.void_invoice(t.id, draft).await.unwrap();
+        assert!(live(s, t.id, "a2", "2026-11").await.is_empty(), "{n}");
+        let rerun = s
+            .bill_run(&t, nov, &drafts(date(2026, 12, 5)), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((rerun.created, rerun.existing), (1, 1), "{n}: {rerun:?}");
+        let redraft = s
+            .invoices(t.id, Some("a2"), Some("2026-11"), None, 10)
+            .await
+            .unwrap();
+        let redraft = s.invoice(t.id, redraft[0].id).await.unwrap();
+        let lines: Vec<(LineKind, String, String)> = redraft
+            .invoice
+            .lines
+            .iter()
+            .map(|l| (l.kind, l.label.clone(), l.amount.to_string()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (LineKind::Usage, "CN-Mobile".into(), "0.41".into()),
+                (LineKind::Usage, "HK".into(), "3.21".into()),
+                (LineKind::Rounding, "rounding".into(), "-0.01".into()),
+            ],
+            "{n}"
+        );
+        assert_eq!(redraft.invoice.total, m("3.61"), "{n}");
+
+        // Summing November again (the nightly window) writes no open row of what is billed:
+        // December's invoice has only the call of 21 November that arrived since.
+        charge(
+            &c,
+            vec![call("4", LINE2, NOV_3 + 18 * DAY_MS, 60, "HK", "1")],
+        )
+        .await;
+        s.sum_days(&t, date(2026, 11, 1), date(2026, 11, 30))
+            .await
+            .unwrap();
+        let dec: PeriodLabel = "2026-12".parse().unwrap();
+        let d = s
+            .bill_run(&t, dec, &drafts(date(2027, 1, 2)), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(d.created, 2, "{n}: {d:?}");
+        assert_eq!(
+            live(s, t.id, "a2", "2026-12").await,
+            [("draft".to_string(), m("1"))],
+            "{n}: the late call, nothing of November again"
+        );
+
+        // November's draft is no longer the latest: voiding it is refused and changes nothing.
+        let err = s
+            .void_invoice(t.id, redraft.id)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("latest"), "{n}: {err}");
+        assert_eq!(
+            live(s, t.id, "a2", "2026-11").await,
+            [("draft".to_string(), m("3.61"))],
+            "{n}"
+        );
+        // October, run after November was billed, bills nothing again.
+        let oct: PeriodLabel = "2026-10".parse().unwrap();
+        let o = s
+            .bill_run(&t, oct, &drafts(date(2027, 1, 2)), |_, _| {})
+            .await
+            .unwrap();
+        assert!(
+            live(s, t.id, "a2", "2026-10").await.is_empty(),
+            "{n}: {o:?}"
+        );
+
+        // December's draft voided: its late call is open again (still late: November is
+        // billed through), and December's next draft holds it again.
+        let dec_draft = s
+            .invoices(t.id, Some("a2"), Some("2026-12"), None, 10)
+            .await
+            .unwrap()[0]
+            .id;
+        s.void_invoice(t.id, dec_draft).await.unwrap();
+        s.bill_run(&t, dec, &drafts(date(2027, 1, 2)), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            live(s, t.id, "a2", "2026-12").await,
+            [("draft".to_string(), m("1"))],
+            "{n}"
+        );
+        // Voiding December's and then November's draft opens all of November: one new
+        // November draft holds each call once.
+        let dec_draft = s
+            .invoices(t.id, Some("a2"), Some("2026-12"), None, 10)
+            .await
+            .unwrap()[0]
+            .id;
+        s.void_invoice(t.id, dec_draft).await.unwrap();
+        s.void_invoice(t.id, redraft.id).await.unwrap();
+        s.bill_run(&t, nov, &drafts(date(2026, 12, 5)), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            live(s, t.id, "a2", "2026-11").await,
+            [("draft".to_string(), m("4.61"))],
+            "{n}"
+        );
+    }
+}
+
+/// A run reads each batch ahead, while the one before is written: usage summed in between
+/// is on the invoice (the batch is read again), never billed by the watermark unseen.
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_summed_while_a_run_reads_ahead_is_on_the_invoice() {
+    for e in common::engines().await {
+        let s = &e.store;
+        let n = e.name;
+        let (t, _) = one_line(s, "100").await;
+        s.create_account(
+            t.id,
+            "c1",
+            "a2",
+            AccountMode::Postpaid {
+                credit_limit: m("100"),
+            },
+        )
+        .await
+        .unwrap();
+        s.add_subscriber(t.id, "a2", LINE2).await.unwrap();
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        charge(&c, vec![call("1", LINE2, NOV_3, 30, "CN-Mobile", "0.5")]).await;
+        let nov: PeriodLabel = "2026-11".parse().unwrap();
+        let handle = tokio::runtime::Handle::current();
+        let mut batches = 0;
+        let sum = s
+            .bill_run(&t, nov, &opts(date(2026, 12, 5)), |_, _| {
+                batches += 1;
+                if batches == 1 {
+                    // a1's batch is written; a2's has been read ahead by now.
+                    tokio::task::block_in_place(|| {
+                        handle.block_on(async {
+                            charge(&c, vec![call("2", LINE2, NOV_3 + DAY_MS, 60, "HK", "2")]).await;
+                            s.sum_days(&t, date(2026, 11, 4), date(2026, 11, 4))
+                                .await
+                                .unwrap();
+                        });
+                    });
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(sum.created, 2, "{n}: {sum:?}");
+        assert_eq!(
+            live(s, t.id, "a2", "2026-11").await,
+            [("finalized".to_string(), m("2.5"))],
+            "{n}"
+        );
+    }
+}

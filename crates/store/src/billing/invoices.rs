@@ -5,7 +5,7 @@ use toll_billing::{Invoice, InvoiceKind, InvoiceNumber, Series, TaxRate};
 use toll_core::Micros;
 
 use super::run::{insert_invoice, post_finalization, take_numbers};
-use crate::db::{Tx, q};
+use crate::db::{Tx, q, q_composed};
 use crate::{Store, StoreError, TenantId};
 
 /// Invoices per page of a listing, at most.
@@ -313,9 +313,12 @@ impl Store {
     }
 
     /// Voids a draft; its daily rows are open again for the next run. A finalized invoice is
-    /// never voided: it is corrected with a credit note.
+    /// never voided: it is corrected with a credit note. Only an account's latest invoice can
+    /// be voided: the account's watermark goes back to the invoice before it, which a later
+    /// invoice would still cover.
     pub async fn void_invoice(&self, t: TenantId, id: i64) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        super::sums::lock_billing(&mut tx, t).await?;
         let inv = load(&mut tx, t, id).await?;
         if inv.status != "draft" {
             return Err(StoreError::Refused(format!(
@@ -323,39 +326,58 @@ impl Store {
                 inv.status
             )));
         }
-        // Rows that arrived since for the same day and line were written as new open rows:
-        // merge them into the released ones first, so that one open row per key remains.
-        tx.exec(
-            q(
-                "UPDATE bill_days SET quantity = bill_days.quantity + o.quantity, \
-               events = bill_days.events + o.events, amount = bill_days.amount + o.amount \
-               FROM bill_days o WHERE bill_days.tenant_id = $1 AND bill_days.invoice_id = $2 \
-               AND o.tenant_id = bill_days.tenant_id AND o.account_id = bill_days.account_id \
-               AND o.day = bill_days.day AND o.kind = bill_days.kind \
-               AND o.label = bill_days.label AND o.invoice_id IS NULL",
+        let account = tx
+            .one(
+                q("SELECT account_id FROM invoices WHERE tenant_id = $1 AND id = $2")
+                    .i64(t.0)
+                    .i64(id),
             )
-            .i64(t.0)
-            .i64(id),
-        )
-        .await?;
-        tx.exec(
-            q(
-                "DELETE FROM bill_days WHERE tenant_id = $1 AND invoice_id IS NULL AND EXISTS \
-               (SELECT 1 FROM bill_days b WHERE b.tenant_id = bill_days.tenant_id \
-               AND b.invoice_id = $2 AND b.account_id = bill_days.account_id \
-               AND b.day = bill_days.day AND b.kind = bill_days.kind \
-               AND b.label = bill_days.label)",
+            .await?
+            .i64(0)?;
+        let later = "FROM invoices WHERE tenant_id = $1 AND account_id = $2 \
+            AND kind = 'invoice' AND status <> 'void' AND id <> $3";
+        if let Some(r) = tx
+            .opt(
+                q_composed(format!("SELECT id {later} AND id > $3 ORDER BY id LIMIT 1"))
+                    .i64(t.0)
+                    .i64(account)
+                    .i64(id),
             )
-            .i64(t.0)
-            .i64(id),
-        )
-        .await?;
+            .await?
+        {
+            return Err(StoreError::Refused(format!(
+                "invoice {id} is not the account's latest: void invoice {} first",
+                r.i64(0)?
+            )));
+        }
+        let back = tx
+            .one(
+                q_composed(format!("SELECT MAX(period_end) {later}"))
+                    .i64(t.0)
+                    .i64(account)
+                    .i64(id),
+            )
+            .await?
+            .opt_text(0)?;
         tx.exec(
-            q("UPDATE bill_days SET invoice_id = NULL WHERE tenant_id = $1 AND invoice_id = $2")
+            q("UPDATE accounts SET billed_through = $3 WHERE tenant_id = $1 AND id = $2")
                 .i64(t.0)
-                .i64(id),
+                .i64(account)
+                .opt_text(back.clone()),
         )
         .await?;
+        // The late rows it billed are open again; those of days still billed through (by the
+        // invoice before) stay late rows.
+        tx.exec(
+            q("UPDATE bill_days SET invoice_id = NULL, \
+               late = CASE WHEN day < $3 THEN 1 ELSE 0 END \
+               WHERE tenant_id = $1 AND invoice_id = $2")
+            .i64(t.0)
+            .i64(id)
+            .opt_text(back),
+        )
+        .await?;
+        super::sums::bump_days_version(&mut tx, t).await?;
         tx.exec(
             q("UPDATE invoices SET status = 'void' WHERE tenant_id = $1 AND id = $2")
                 .i64(t.0)

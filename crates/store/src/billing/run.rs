@@ -4,15 +4,20 @@
 //! accounts that already have an invoice for the period (so a run restarted after a crash, or
 //! run twice, creates none twice: a unique index enforces it too), sums each remaining
 //! account's open daily rows up to its period end into an [`Invoice`], takes its number from
-//! the tenant's counter (when finalizing) and marks the rows it billed, all in that one
-//! transaction: a crash loses at most the batch in flight and burns no number.
+//! the tenant's counter (when finalizing) and moves the account's `billed_through` watermark to
+//! the period's end (marking only the few rows that arrived late), all in that one
+//! transaction: a crash loses at most the batch in flight and burns no number. Each batch is
+//! read and composed ahead, on a read connection, while the one before it is written; its
+//! transaction reads it again if daily rows were written meanwhile.
 //!
 //! Open rows from days before the period are usage that arrived after an earlier invoice was
 //! made; they go on this invoice as late usage, labelled with the month they belong to.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use toll_billing::invoice::{Quantity, QuantityUnit};
 use toll_billing::{
     BillCycle, Charge, Invoice, InvoiceKind, InvoiceNumber, LineKind, PeriodLabel, Series, TaxMode,
@@ -51,8 +56,8 @@ pub struct BillRunSummary {
     /// Accounts that already had an invoice for the period (a restarted or repeated run).
     pub existing: u64,
     /// Accounts whose period has not ended yet (anniversary cycles), began before the
-    /// account's anniversary anchor, or ended before the account was opened with nothing
-    /// of it to bill.
+    /// account's anniversary anchor, ended before the account was opened with nothing
+    /// of it to bill, or that are already billed through a later period.
     pub not_due: u64,
     /// Days whose usage the run had to sum itself (no nightly job had).
     pub days_summed: u64,
@@ -72,6 +77,9 @@ struct AccountRow {
     opened: Date,
     start: Date,
     end: Date,
+    /// The end of the last period the account was invoiced for: its rows of days before it
+    /// are billed, except late ones.
+    billed_through: Option<Date>,
 }
 
 /// Which line a daily row adds to: the month it is late from ("" when it is of the period),
@@ -169,6 +177,132 @@ fn charges_of(lines: Lines, tax: &TaxSettings) -> Result<Vec<Charge>, StoreError
         (rank(a.kind), &a.detail, &a.label).cmp(&(rank(b.kind), &b.detail, &b.label))
     });
     Ok(out)
+}
+
+/// The open daily rows of `due` accounts up to each one's period end, summed per line: the
+/// rows of days from its watermark on, and its late rows. One statement per chunk of
+/// accounts, driven by the accounts (`CROSS JOIN` keeps SQLite's planner from turning the
+/// join around), each read by a seek on `bill_days_account`: never the billed history.
+async fn read_open_rows(
+    tx: &mut Tx,
+    t: TenantId,
+    due: &[AccountRow],
+) -> Result<HashMap<i64, Lines>, StoreError> {
+    const COLS: &[Col] = &[Col::Int, Col::Text, Col::Text, Col::Text];
+    let select = |late: &str| {
+        format!(
+            "SELECT b.account_id, b.kind, b.label, b.product, b.unit, b.day, b.quantity, \
+             b.events, b.amount, a.pstart FROM a CROSS JOIN bill_days b \
+             WHERE b.tenant_id = {t} AND b.account_id = a.aid AND {late} \
+             AND b.day < a.pend AND b.invoice_id IS NULL",
+            t = t.0
+        )
+    };
+    let (normal, late) = (
+        select("b.late = 0 AND b.day >= a.since"),
+        select("b.late = 1"),
+    );
+    let found = tx
+        .bulk(
+            due,
+            COLS,
+            |src| {
+                format!(
+                    "WITH a (aid, since, pstart, pend) AS ({src}), \
+                     r (account_id, kind, label, product, unit, day, quantity, events, amount, \
+                     pstart) AS ({normal} UNION ALL {late}) \
+                     SELECT account_id, kind, label, product, unit, \
+                     CASE WHEN day < pstart THEN substr(day, 1, 7) ELSE '' END, \
+                     CAST(SUM(quantity) AS BIGINT), CAST(SUM(events) AS BIGINT), \
+                     CAST(SUM(amount) AS BIGINT) FROM r \
+                     GROUP BY account_id, kind, label, product, unit, \
+                     CASE WHEN day < pstart THEN substr(day, 1, 7) ELSE '' END"
+                )
+            },
+            |r, a| {
+                r.push_i64(a.id);
+                // '' sorts before every date: an account never invoiced has all its rows open.
+                r.push_text(a.billed_through.map(|d| d.to_string()).unwrap_or_default());
+                r.push_text(a.start.to_string());
+                r.push_text(a.end.to_string());
+            },
+        )
+        .await?;
+    let mut lines: HashMap<i64, Lines> = HashMap::with_capacity(due.len());
+    for f in &found {
+        let key = LineKey {
+            late: f.text(5)?,
+            kind: f.text(1)?,
+            label: f.text(2)?,
+        };
+        let e = lines
+            .entry(f.i64(0)?)
+            .or_default()
+            .by_key
+            .entry(key)
+            .or_default();
+        e.product = f.text(3)?;
+        e.unit = f.opt_text(4)?;
+        e.quantity += f.i64(6)?;
+        e.events += f.i64(7)?;
+        e.amount += f.i64(8)?;
+    }
+    Ok(lines)
+}
+
+/// Records what the new invoices billed: each account's watermark moves to its period's end
+/// (which bills its rows of earlier days at once), and its late rows before that end are
+/// marked with the invoice (they are few: usage that arrived after an earlier invoice).
+async fn mark_billed(
+    tx: &mut Tx,
+    t: TenantId,
+    period: &str,
+    items: &[NewInvoice<'_>],
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    let Some(first_id) = ids.iter().min() else {
+        return Ok(());
+    };
+    tx.bulk(
+        items,
+        &[Col::Int, Col::Text],
+        |src| {
+            format!(
+                "WITH v (id, billed_through) AS ({src}) \
+                 UPDATE accounts SET billed_through = v.billed_through FROM v \
+                 WHERE accounts.id = v.id AND accounts.tenant_id = {}",
+                t.0
+            )
+        },
+        |r, it| {
+            r.push_i64(it.account);
+            r.push_text(it.end.to_string());
+        },
+    )
+    .await?;
+    let (lo, hi) = items.iter().fold((i64::MAX, i64::MIN), |(lo, hi), it| {
+        (lo.min(it.account), hi.max(it.account))
+    });
+    // Probing the invoice per late row, driven by the late rows of the batch's accounts.
+    let invoice_of = "SELECT i.{} FROM invoices i WHERE i.tenant_id = $1 \
+        AND i.account_id = bill_days.account_id AND i.period = $2 \
+        AND i.kind = 'invoice' AND i.id >= $3";
+    tx.exec(
+        q_composed(format!(
+            "UPDATE bill_days SET invoice_id = ({}) WHERE tenant_id = $1 \
+             AND account_id >= $4 AND account_id <= $5 AND late = 1 AND invoice_id IS NULL \
+             AND day < ({})",
+            invoice_of.replace("{}", "id"),
+            invoice_of.replace("{}", "period_end")
+        ))
+        .i64(t.0)
+        .text(period.to_string())
+        .i64(*first_id)
+        .i64(lo)
+        .i64(hi),
+    )
+    .await?;
+    Ok(())
 }
 
 /// What finalizing posts to the ledger: tax added on top is owed by the wallet; tax contained
@@ -555,6 +689,184 @@ async fn post_finalizations(
         .collect())
 }
 
+/// What every batch of a run is read with.
+struct BatchPlan {
+    t: TenantId,
+    tz: TimeZone,
+    label: PeriodLabel,
+    today: Date,
+    period: String,
+    tax: TaxSettings,
+    batch: usize,
+}
+
+/// A batch of accounts read and composed, ahead of the transaction that writes it.
+struct Prepared {
+    /// The batch is the accounts after this id, up to `hi`.
+    after: i64,
+    hi: i64,
+    accounts: u64,
+    existing: u64,
+    not_due: u64,
+    failed: Vec<(String, String)>,
+    composed: Vec<(AccountRow, Invoice)>,
+    /// The tenant's daily-row version it was read at (see `sums::days_version`).
+    version: i64,
+}
+
+/// The accounts in `lo..=hi` that have an invoice for the period.
+async fn existing_invoices(
+    tx: &mut Tx,
+    plan: &BatchPlan,
+    lo: i64,
+    hi: i64,
+) -> Result<HashSet<i64>, StoreError> {
+    tx.all(
+        q(
+            "SELECT account_id FROM invoices WHERE tenant_id = $1 AND period = $2 \
+           AND kind = 'invoice' AND status <> 'void' \
+           AND account_id >= $3 AND account_id <= $4",
+        )
+        .i64(plan.t.0)
+        .text(plan.period.clone())
+        .i64(lo)
+        .i64(hi),
+    )
+    .await?
+    .iter()
+    .map(|r| r.i64(0))
+    .collect()
+}
+
+/// Reads the batch of accounts after `after` (up to `upto`, when given) and composes the
+/// invoice of each that is due; `None` when no account is left. Reads only: the caller writes.
+async fn prepare(
+    tx: &mut Tx,
+    plan: &BatchPlan,
+    after: i64,
+    upto: Option<i64>,
+) -> Result<Option<Prepared>, StoreError> {
+    let t = plan.t;
+    // First: a row written after this read moves the version past it.
+    let version = super::sums::days_version(tx, t).await?;
+    let rows = tx
+        .all(
+            q(
+                "SELECT id, code, wallet_id, currency, bill_cycle, created_ms, billed_through \
+               FROM accounts WHERE tenant_id = $1 AND id > $2 AND id <= $3 ORDER BY id LIMIT $4",
+            )
+            .i64(t.0)
+            .i64(after)
+            .i64(upto.unwrap_or(i64::MAX))
+            .i64(plan.batch as i64),
+        )
+        .await?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(None);
+    };
+    let (lo, hi) = (first.i64(0)?, last.i64(0)?);
+    let existing = existing_invoices(tx, plan, lo, hi).await?;
+    let mut p = Prepared {
+        after,
+        hi,
+        accounts: rows.len() as u64,
+        existing: 0,
+        not_due: 0,
+        failed: Vec::new(),
+        composed: Vec::with_capacity(rows.len()),
+        version,
+    };
+    let mut due: Vec<AccountRow> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id = r.i64(0)?;
+        if existing.contains(&id) {
+            p.existing += 1;
+            continue;
+        }
+        let anchor = day_of(r.i64(5)?, &plan.tz)?;
+        let cycle = BillCycle::parse(&r.text(4)?, anchor)
+            .map_err(|e| StoreError::Corrupt(format!("account {id}: {e}")))?;
+        let Ok(period) = cycle.period(plan.label) else {
+            p.not_due += 1;
+            continue;
+        };
+        let billed_through = r
+            .opt_text(6)?
+            .map(|d| d.parse::<Date>())
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("account {id} billed_through: {e}")))?;
+        // A period ending before the account's watermark: its rows went on a later invoice
+        // (run out of order), and the watermark cannot move back.
+        if period.end() > plan.today || billed_through.is_some_and(|b| b >= period.end()) {
+            p.not_due += 1;
+            continue;
+        }
+        due.push(AccountRow {
+            id,
+            opened: anchor,
+            code: r.text(1)?,
+            wallet: r.i64(2)?,
+            currency: r
+                .text(3)?
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("account currency: {e}")))?,
+            start: period.start(),
+            end: period.end(),
+            billed_through,
+        });
+    }
+    let mut lines = read_open_rows(tx, t, &due).await?;
+    for a in due {
+        let found = lines.remove(&a.id);
+        // Opened after the period and nothing of it to bill: no empty invoice for a period
+        // the account did not exist in.
+        if found.is_none() && a.opened >= a.end {
+            p.not_due += 1;
+            continue;
+        }
+        let charges = charges_of(found.unwrap_or_default(), &plan.tax)?;
+        match Invoice::compose(
+            InvoiceKind::Invoice,
+            a.currency,
+            plan.tax.mode,
+            plan.tax.rounding,
+            charges,
+        ) {
+            Ok(i) => p.composed.push((a, i)),
+            Err(e) => p.failed.push((a.code.clone(), e.to_string())),
+        }
+    }
+    Ok(Some(p))
+}
+
+/// A batch being prepared on a read connection of its own (a task, so that on SQLite its
+/// statements run beside the writer's). Dropped unfinished, it is stopped.
+struct ReadAhead(tokio::task::JoinHandle<Result<Option<Prepared>, StoreError>>);
+
+impl ReadAhead {
+    fn start(store: &Store, plan: &Arc<BatchPlan>, after: i64) -> Self {
+        let (store, plan) = (store.clone(), Arc::clone(plan));
+        Self(tokio::spawn(async move {
+            let mut tx = store.read().await?;
+            let p = prepare(&mut tx, &plan, after, None).await?;
+            tx.commit().await?;
+            Ok(p)
+        }))
+    }
+
+    async fn finish(&mut self) -> Result<Option<Prepared>, StoreError> {
+        (&mut self.0)
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("a bill run's read-ahead stopped: {e}")))?
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl Store {
     /// Bills `label` for every account of the tenant; see the module documentation.
     /// `progress` is told (accounts done, accounts in all) after every batch.
@@ -600,140 +912,53 @@ impl Store {
         let series = Series::invoices();
         let year = opts.today.year();
         let period_text = label.to_string();
-        let mut after = 0i64;
+        let plan = Arc::new(BatchPlan {
+            t,
+            tz,
+            label,
+            today: opts.today,
+            period: period_text.clone(),
+            tax,
+            batch,
+        });
+        // The next batch is read and composed on a read connection while this one is written:
+        // reading is half of a batch, and the writer is one core of several.
+        let mut next = ReadAhead::start(self, &plan, 0);
         loop {
-            let mut tx = self.begin().await?;
-            let rows = tx
-                .all(
-                    q("SELECT id, code, wallet_id, currency, bill_cycle, created_ms FROM accounts \
-                       WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3")
-                    .i64(t.0)
-                    .i64(after)
-                    .i64(batch as i64),
-                )
-                .await?;
-            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            let Some(ahead) = next.finish().await? else {
                 break;
             };
-            let (lo, hi) = (first.i64(0)?, last.i64(0)?);
-            after = hi;
-            summary.accounts += rows.len() as u64;
-            let existing: HashSet<i64> = tx
-                .all(
-                    q(
-                        "SELECT account_id FROM invoices WHERE tenant_id = $1 AND period = $2 \
-                       AND kind = 'invoice' AND status <> 'void' \
-                       AND account_id >= $3 AND account_id <= $4",
-                    )
-                    .i64(t.0)
-                    .text(period_text.clone())
-                    .i64(lo)
-                    .i64(hi),
-                )
-                .await?
-                .iter()
-                .map(|r| r.i64(0))
-                .collect::<Result<_, _>>()?;
-            let mut due: Vec<AccountRow> = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let id = r.i64(0)?;
-                if existing.contains(&id) {
-                    summary.existing += 1;
-                    continue;
-                }
-                let anchor = day_of(r.i64(5)?, &tz)?;
-                let cycle = BillCycle::parse(&r.text(4)?, anchor)
-                    .map_err(|e| StoreError::Corrupt(format!("account {id}: {e}")))?;
-                let Ok(p) = cycle.period(label) else {
-                    summary.not_due += 1;
-                    continue;
-                };
-                if p.end() > opts.today {
-                    summary.not_due += 1;
-                    continue;
-                }
-                due.push(AccountRow {
-                    id,
-                    opened: anchor,
-                    code: r.text(1)?,
-                    wallet: r.i64(2)?,
-                    currency: r
-                        .text(3)?
-                        .parse()
-                        .map_err(|e| StoreError::Corrupt(format!("account currency: {e}")))?,
-                    start: p.start(),
-                    end: p.end(),
-                });
-            }
-            // One query per distinct period in the batch (one for calendar months).
-            let mut lines: BTreeMap<i64, Lines> = BTreeMap::new();
-            let mut periods: Vec<(Date, Date)> = due.iter().map(|a| (a.start, a.end)).collect();
-            periods.sort_unstable();
-            periods.dedup();
-            let period_of: std::collections::HashMap<i64, (Date, Date)> =
-                due.iter().map(|a| (a.id, (a.start, a.end))).collect();
-            for (start, end) in periods {
-                let found = tx
-                    .all(
-                        q("SELECT account_id, kind, label, product, unit, \
-                           CASE WHEN day < $2 THEN substr(day, 1, 7) ELSE '' END AS late, \
-                           CAST(SUM(quantity) AS BIGINT), CAST(SUM(events) AS BIGINT), CAST(SUM(amount) AS BIGINT) FROM bill_days \
-                           WHERE tenant_id = $1 AND invoice_id IS NULL AND day < $3 \
-                           AND account_id >= $4 AND account_id <= $5 \
-                           GROUP BY account_id, kind, label, product, unit, \
-                           CASE WHEN day < $2 THEN substr(day, 1, 7) ELSE '' END")
-                        .i64(t.0)
-                        .text(start.to_string())
-                        .text(end.to_string())
-                        .i64(lo)
-                        .i64(hi),
-                    )
-                    .await?;
-                for f in &found {
-                    let account = f.i64(0)?;
-                    if period_of.get(&account) != Some(&(start, end)) {
-                        continue;
-                    }
-                    let key = LineKey {
-                        late: f.text(5)?,
-                        kind: f.text(1)?,
-                        label: f.text(2)?,
-                    };
-                    let e = lines
-                        .entry(account)
-                        .or_default()
-                        .by_key
-                        .entry(key)
-                        .or_default();
-                    e.product = f.text(3)?;
-                    e.unit = f.opt_text(4)?;
-                    e.quantity += f.i64(6)?;
-                    e.events += f.i64(7)?;
-                    e.amount += f.i64(8)?;
-                }
-            }
+            next = ReadAhead::start(self, &plan, ahead.hi);
+            let mut tx = self.begin().await?;
+            super::sums::lock_billing(&mut tx, t).await?;
+            let mut p = if super::sums::days_version(&mut tx, t).await? == ahead.version {
+                ahead
+            } else {
+                // Daily rows were written or released since it was read: read it again, under
+                // the lock that keeps them still.
+                prepare(&mut tx, &plan, ahead.after, Some(ahead.hi))
+                    .await?
+                    .unwrap_or(Prepared {
+                        composed: Vec::new(),
+                        failed: Vec::new(),
+                        accounts: 0,
+                        existing: 0,
+                        not_due: 0,
+                        ..ahead
+                    })
+            };
+            // Another run may have invoiced some of them since (the unique index is the last
+            // guard; this keeps it from failing the batch).
+            let invoiced = existing_invoices(&mut tx, &plan, p.after + 1, p.hi).await?;
+            let before = p.composed.len();
+            p.composed.retain(|(a, _)| !invoiced.contains(&a.id));
+            p.existing += (before - p.composed.len()) as u64;
+            summary.accounts += p.accounts;
+            summary.existing += p.existing;
+            summary.not_due += p.not_due;
+            summary.failed.append(&mut p.failed);
             let now = crate::now_ms();
-            let mut composed: Vec<(AccountRow, Invoice)> = Vec::with_capacity(due.len());
-            for a in due {
-                let found = lines.remove(&a.id);
-                // Opened after the period and nothing of it to bill: no empty invoice for a
-                // period the account did not exist in.
-                if found.is_none() && a.opened >= a.end {
-                    summary.not_due += 1;
-                    continue;
-                }
-                let charges = charges_of(found.unwrap_or_default(), &tax)?;
-                match Invoice::compose(
-                    InvoiceKind::Invoice,
-                    a.currency,
-                    tax.mode,
-                    tax.rounding,
-                    charges,
-                ) {
-                    Ok(i) => composed.push((a, i)),
-                    Err(e) => summary.failed.push((a.code.clone(), e.to_string())),
-                }
-            }
+            let mut composed = p.composed;
             if opts.finalize {
                 composed = post_finalizations(&mut tx, t, books, &period_text, composed, now)
                     .await?
@@ -767,30 +992,7 @@ impl Store {
                 })
                 .collect();
             let ids = insert_invoices(&mut tx, t, &items, &period_text, now).await?;
-            // The daily rows each new invoice billed: its account's open rows before its period
-            // end. Driven by the batch's range of bill_days and probing invoices per account:
-            // the same update joined to a VALUES list of (account, invoice) was planned as a
-            // scan of all of bill_days by SQLite (11 s per batch at 500,000 rows).
-            if let Some(first_id) = ids.iter().min() {
-                let invoice_of = "SELECT i.{} FROM invoices i WHERE i.tenant_id = $1 \
-                    AND i.account_id = bill_days.account_id AND i.period = $2 \
-                    AND i.kind = 'invoice' AND i.id >= $3";
-                tx.exec(
-                    q_composed(format!(
-                        "UPDATE bill_days SET invoice_id = ({}) WHERE tenant_id = $1 \
-                         AND account_id >= $4 AND account_id <= $5 AND invoice_id IS NULL \
-                         AND day < ({})",
-                        invoice_of.replace("{}", "id"),
-                        invoice_of.replace("{}", "period_end")
-                    ))
-                    .i64(t.0)
-                    .text(period_text.clone())
-                    .i64(*first_id)
-                    .i64(lo)
-                    .i64(hi),
-                )
-                .await?;
-            }
+            mark_billed(&mut tx, t, &period_text, &items, &ids).await?;
             for it in &items {
                 summary.created += 1;
                 summary.total = summary.total.checked_add(it.invoice.total)?;

@@ -4,13 +4,18 @@
 //! Two sources, each summed the way it changes:
 //! - **Postings** (plan fees, proration, operators' charges and adjustments) are append-only
 //!   ledger entries: [`Store::sum_postings`] adds every entry after a per-tenant cursor (the
-//!   ledger's sequence number) to its day's open row, and moves the cursor in the same
+//!   ledger's sequence number) as open rows of its day, and moves the cursor in the same
 //!   transaction, so a crash neither loses nor double-counts an entry.
 //! - **Usage** (rated CDRs) can still change after the day: records arrive late, re-rating
 //!   changes prices. [`Store::sum_usage_day`] recomputes a whole day from the CDRs and keeps in
 //!   the open rows what is not yet on an invoice (the day's total minus what invoices already
 //!   billed), so running it again is harmless and late usage surfaces as open rows of an
 //!   invoiced day — which the next invoice shows as late usage.
+//!
+//! Which rows are billed is decided per account, not per row: an invoice moves the account's
+//! `billed_through` to its period's end, which bills every row of an earlier day, except rows
+//! written `late` (after their day was billed through), which the next invoice marks with its
+//! id. See the migration `0012_billed_through`.
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -75,11 +80,62 @@ fn kind_str(k: LineKind) -> &'static str {
     k.as_str()
 }
 
-/// Writes `rows` as open rows, adding to the open row of the same key where there is one.
+/// Holds the tenant's billing lock until the transaction ends: what writes daily rows (the
+/// sums), what moves an account's watermark (a bill run's batch, voiding a draft) take it, so
+/// that a row is never written against a watermark that is being moved. Without it, on
+/// PostgreSQL, a row written for a day just billed through — but not seen by the run — would
+/// count as billed without being on any invoice. SQLite's write lock already serializes them.
+pub(crate) async fn lock_billing(tx: &mut Tx, t: TenantId) -> Result<(), StoreError> {
+    if tx.for_update().is_empty() {
+        return Ok(());
+    }
+    tx.exec(
+        q(
+            "INSERT INTO bill_cursors (tenant_id, ledger_seq) VALUES ($1, 0) \
+           ON CONFLICT (tenant_id) DO NOTHING",
+        )
+        .i64(t.0),
+    )
+    .await?;
+    let sql = format!(
+        "SELECT ledger_seq FROM bill_cursors WHERE tenant_id = $1{}",
+        tx.for_update()
+    );
+    tx.one(crate::db::q_composed(sql).i64(t.0)).await?;
+    Ok(())
+}
+
+/// The tenant's daily-row version: moved by every write that adds, removes or releases daily
+/// rows ([`bump_days_version`]), so that a bill run can tell whether rows it read ahead of its
+/// write transaction are still all there is.
+pub(crate) async fn days_version(tx: &mut Tx, t: TenantId) -> Result<i64, StoreError> {
+    Ok(tx
+        .opt(q("SELECT days_version FROM bill_cursors WHERE tenant_id = $1").i64(t.0))
+        .await?
+        .map(|r| r.i64(0))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Moves the daily-row version (see [`days_version`]); in the transaction that writes.
+pub(crate) async fn bump_days_version(tx: &mut Tx, t: TenantId) -> Result<(), StoreError> {
+    tx.exec(
+        q(
+            "INSERT INTO bill_cursors (tenant_id, ledger_seq, days_version) VALUES ($1, 0, 1) \
+           ON CONFLICT (tenant_id) DO UPDATE SET days_version = bill_cursors.days_version + 1",
+        )
+        .i64(t.0),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds `rows` as open daily rows. A row of a day its account is already billed through is
+/// written `late` (see the migration `0012_billed_through`): it stays open until the next
+/// invoice marks it. The caller holds [`lock_billing`].
 async fn add_open(tx: &mut Tx, t: TenantId, rows: &BTreeMap<Key, Sum>) -> Result<(), StoreError> {
     let rows: Vec<(&Key, &Sum)> = rows.iter().collect();
     const COLS: &[Col] = &[
-        Col::Int,
         Col::Int,
         Col::Text,
         Col::Text,
@@ -95,16 +151,18 @@ async fn add_open(tx: &mut Tx, t: TenantId, rows: &BTreeMap<Key, Sum>) -> Result
         COLS,
         |src| {
             format!(
-                "INSERT INTO bill_days (tenant_id, account_id, day, kind, label, product, unit, \
-                 quantity, events, amount) {src} \
-                 ON CONFLICT (tenant_id, account_id, day, kind, label) WHERE invoice_id IS NULL \
-                 DO UPDATE SET quantity = bill_days.quantity + excluded.quantity, \
-                 events = bill_days.events + excluded.events, \
-                 amount = bill_days.amount + excluded.amount"
+                "WITH v (account_id, day, kind, label, product, unit, quantity, events, amount) \
+                 AS ({src}) \
+                 INSERT INTO bill_days (tenant_id, account_id, day, kind, label, product, unit, \
+                 quantity, events, amount, late) \
+                 SELECT {t}, v.account_id, v.day, v.kind, v.label, v.product, v.unit, \
+                 v.quantity, v.events, v.amount, \
+                 CASE WHEN v.day < a.billed_through THEN 1 ELSE 0 END \
+                 FROM v LEFT JOIN accounts a ON a.id = v.account_id AND a.tenant_id = {t}",
+                t = t.0
             )
         },
         |s, ((account, day, kind, label), sum)| {
-            s.push_i64(t.0);
             s.push_i64(*account);
             s.push_text(day.clone());
             s.push_text(*kind);
@@ -196,6 +254,7 @@ impl Store {
         let mut read = 0u64;
         loop {
             let mut tx = self.begin().await?;
+            // The cursor row is also the tenant's billing lock (see `lock_billing`).
             tx.exec(
                 q(
                     "INSERT INTO bill_cursors (tenant_id, ledger_seq) VALUES ($1, 0) \
@@ -251,7 +310,10 @@ impl Store {
                     s.events += 1;
                 }
             }
-            add_open(&mut tx, t, &sums).await?;
+            if !sums.is_empty() {
+                add_open(&mut tx, t, &sums).await?;
+                bump_days_version(&mut tx, t).await?;
+            }
             tx.exec(
                 q("UPDATE bill_cursors SET ledger_seq = $1 WHERE tenant_id = $2")
                     .i64(last_seq)
@@ -271,6 +333,7 @@ impl Store {
         let (from, to) = day_bounds(day, &tz)?;
         let day_text = day.to_string();
         let mut tx = self.begin().await?;
+        lock_billing(&mut tx, t).await?;
         // Voice is rated in nanoseconds; invoices count whole seconds of each call.
         let groups = tx
             .all(
@@ -337,10 +400,15 @@ impl Store {
         // What invoices already billed of this day stays billed; the open rows hold the rest.
         let billed = tx
             .all(
-                q("SELECT account_id, kind, label, CAST(SUM(quantity) AS BIGINT), CAST(SUM(events) AS BIGINT), CAST(SUM(amount) AS BIGINT) \
-                   FROM bill_days WHERE tenant_id = $1 AND day = $2 \
-                   AND invoice_id IS NOT NULL AND kind IN ('usage', 'allowance_use', 'overage') \
-                   GROUP BY account_id, kind, label")
+                q(
+                    "SELECT b.account_id, b.kind, b.label, CAST(SUM(b.quantity) AS BIGINT), \
+                   CAST(SUM(b.events) AS BIGINT), CAST(SUM(b.amount) AS BIGINT) \
+                   FROM bill_days b JOIN accounts a ON a.id = b.account_id \
+                   WHERE b.tenant_id = $1 AND b.day = $2 \
+                   AND b.kind IN ('usage', 'allowance_use', 'overage') \
+                   AND (b.invoice_id IS NOT NULL OR (b.late = 0 AND b.day < a.billed_through)) \
+                   GROUP BY b.account_id, b.kind, b.label",
+                )
                 .i64(t.0)
                 .text(day_text.clone()),
             )
@@ -363,13 +431,16 @@ impl Store {
         tx.exec(
             q(
                 "DELETE FROM bill_days WHERE tenant_id = $1 AND day = $2 AND invoice_id IS NULL \
-               AND kind IN ('usage', 'allowance_use', 'overage')",
+               AND kind IN ('usage', 'allowance_use', 'overage') \
+               AND (late = 1 OR NOT EXISTS (SELECT 1 FROM accounts a \
+                 WHERE a.id = bill_days.account_id AND bill_days.day < a.billed_through))",
             )
             .i64(t.0)
             .text(day_text.clone()),
         )
         .await?;
         add_open(&mut tx, t, &totals).await?;
+        bump_days_version(&mut tx, t).await?;
         tx.exec(
             q(
                 "INSERT INTO bill_usage_days (tenant_id, day, summed_ms) VALUES ($1, $2, $3) \
