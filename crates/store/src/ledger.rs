@@ -568,18 +568,20 @@ mod tests {
         }
         // Makes this connection read the statistics again.
         tx.exec(q("ANALYZE sqlite_schema")).await.unwrap();
-        let plan = |sql: String| format!("EXPLAIN QUERY PLAN {sql}");
-        let mut query = q_composed(plan(entries_of_keys_sql(&tx, TenantId(1), 500)));
         let keys: Vec<String> = (0..500).map(|i| format!("invoice:{i}:2026-11")).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        tx.bind_set_text(&mut query, &keys);
-        let steps: Vec<String> = tx
-            .all(query)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.text(3).unwrap())
-            .collect();
+        let sql = entries_of_keys_sql(&tx, TenantId(1), keys.len());
+        let mut steps_of = async |sql: &str| -> Vec<String> {
+            let mut query = q_composed(format!("EXPLAIN QUERY PLAN {sql}"));
+            tx.bind_set_text(&mut query, &keys);
+            tx.all(query)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.text(3).unwrap())
+                .collect()
+        };
+        let steps = steps_of(&sql).await;
         assert!(
             steps
                 .iter()
@@ -587,18 +589,7 @@ mod tests {
             "{steps:?}"
         );
         // The statistics are the ones that made the old form scan: the test can tell.
-        let mut old = q_composed(plan(format!(
-            "{} ORDER BY seq",
-            entries_of_keys_sql(&tx, TenantId(1), 500)
-        )));
-        tx.bind_set_text(&mut old, &keys);
-        let old_steps: Vec<String> = tx
-            .all(old)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.text(3).unwrap())
-            .collect();
+        let old_steps = steps_of(&format!("{sql} ORDER BY seq")).await;
         assert!(
             !old_steps.iter().any(|s| s.contains("tx_key=?")),
             "{old_steps:?}"

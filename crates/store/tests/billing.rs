@@ -102,6 +102,21 @@ async fn charge(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
     }
 }
 
+/// a2: postpaid (credit limit 100), no plan, line `LINE2`: each call at the tariff's price.
+async fn postpaid_a2(s: &Store, t: toll_store::TenantId) {
+    s.create_account(
+        t,
+        "c1",
+        "a2",
+        AccountMode::Postpaid {
+            credit_limit: m("100"),
+        },
+    )
+    .await
+    .unwrap();
+    s.add_subscriber(t, "a2", LINE2).await.unwrap();
+}
+
 fn opts(today: Date) -> BillRunOptions {
     BillRunOptions {
         finalize: true,
@@ -122,17 +137,7 @@ async fn a_month_is_invoiced_once_late_usage_follows_and_a_credit_note_reverses_
         // a1: prepaid, 100 topped up, plan p (fee 10, 100 voice minutes) from 2026-11-01.
         let (t, _) = one_line(s, "100").await;
         // a2: postpaid, no plan: the tariff's price of each call, whole.
-        s.create_account(
-            t.id,
-            "c1",
-            "a2",
-            AccountMode::Postpaid {
-                credit_limit: m("100"),
-            },
-        )
-        .await
-        .unwrap();
-        s.add_subscriber(t.id, "a2", LINE2).await.unwrap();
+        postpaid_a2(s, t.id).await;
         s.set_invoicing(t.id, TaxMode::Exclusive, RoundingMethod::Middle)
             .await
             .unwrap();
@@ -376,17 +381,7 @@ async fn a_voided_draft_opens_its_rows_once_and_summing_again_changes_nothing() 
         let s = &e.store;
         let n = e.name;
         let (t, _) = one_line(s, "100").await;
-        s.create_account(
-            t.id,
-            "c1",
-            "a2",
-            AccountMode::Postpaid {
-                credit_limit: m("100"),
-            },
-        )
-        .await
-        .unwrap();
-        s.add_subscriber(t.id, "a2", LINE2).await.unwrap();
+        postpaid_a2(s, t.id).await;
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         charge(
             &c,
@@ -546,17 +541,7 @@ async fn usage_summed_while_a_run_reads_ahead_is_on_the_invoice() {
         let s = &e.store;
         let n = e.name;
         let (t, _) = one_line(s, "100").await;
-        s.create_account(
-            t.id,
-            "c1",
-            "a2",
-            AccountMode::Postpaid {
-                credit_limit: m("100"),
-            },
-        )
-        .await
-        .unwrap();
-        s.add_subscriber(t.id, "a2", LINE2).await.unwrap();
+        postpaid_a2(s, t.id).await;
         let c = Charger::new(s.clone(), t.clone()).unwrap();
         charge(&c, vec![call("1", LINE2, NOV_3, 30, "CN-Mobile", "0.5")]).await;
         let nov: PeriodLabel = "2026-11".parse().unwrap();

@@ -86,9 +86,15 @@ fn kind_str(k: LineKind) -> &'static str {
 /// PostgreSQL, a row written for a day just billed through — but not seen by the run — would
 /// count as billed without being on any invoice. SQLite's write lock already serializes them.
 pub(crate) async fn lock_billing(tx: &mut Tx, t: TenantId) -> Result<(), StoreError> {
-    if tx.for_update().is_empty() {
-        return Ok(());
+    if !tx.for_update().is_empty() {
+        lock_cursor(tx, t).await?;
     }
+    Ok(())
+}
+
+/// Locks the tenant's cursor row (creating it on first use), which is also its billing lock,
+/// and returns the ledger sequence postings have been summed through.
+async fn lock_cursor(tx: &mut Tx, t: TenantId) -> Result<i64, StoreError> {
     tx.exec(
         q(
             "INSERT INTO bill_cursors (tenant_id, ledger_seq) VALUES ($1, 0) \
@@ -101,8 +107,7 @@ pub(crate) async fn lock_billing(tx: &mut Tx, t: TenantId) -> Result<(), StoreEr
         "SELECT ledger_seq FROM bill_cursors WHERE tenant_id = $1{}",
         tx.for_update()
     );
-    tx.one(crate::db::q_composed(sql).i64(t.0)).await?;
-    Ok(())
+    tx.one(crate::db::q_composed(sql).i64(t.0)).await?.i64(0)
 }
 
 /// The tenant's daily-row version: moved by every write that adds, removes or releases daily
@@ -254,20 +259,7 @@ impl Store {
         let mut read = 0u64;
         loop {
             let mut tx = self.begin().await?;
-            // The cursor row is also the tenant's billing lock (see `lock_billing`).
-            tx.exec(
-                q(
-                    "INSERT INTO bill_cursors (tenant_id, ledger_seq) VALUES ($1, 0) \
-                   ON CONFLICT (tenant_id) DO NOTHING",
-                )
-                .i64(t.0),
-            )
-            .await?;
-            let sql = format!(
-                "SELECT ledger_seq FROM bill_cursors WHERE tenant_id = $1{}",
-                tx.for_update()
-            );
-            let cursor = tx.one(crate::db::q_composed(sql).i64(t.0)).await?.i64(0)?;
+            let cursor = lock_cursor(&mut tx, t).await?;
             let entries = tx
                 .all(
                     q("SELECT e.seq, e.tx_key, e.kind, e.at_ms, e.amount, e.memo, \
