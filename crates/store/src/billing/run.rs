@@ -180,54 +180,48 @@ fn charges_of(lines: Lines, tax: &TaxSettings) -> Result<Vec<Charge>, StoreError
 }
 
 /// The open daily rows of `due` accounts up to each one's period end, summed per line: the
-/// rows of days from its watermark on, and its late rows. One statement per chunk of
-/// accounts, driven by the accounts (`CROSS JOIN` keeps SQLite's planner from turning the
-/// join around), each read by a seek on `bill_days_account`: never the billed history.
+/// rows of days from its watermark on, then its late rows (two statements per chunk of
+/// accounts: one `UNION ALL` of both, grouped, took half as long again). Each is driven by the
+/// accounts (`CROSS JOIN` keeps SQLite's planner from turning the join around) and reads by a
+/// seek on `bill_days_account`: never the billed history.
 async fn read_open_rows(
     tx: &mut Tx,
     t: TenantId,
     due: &[AccountRow],
 ) -> Result<HashMap<i64, Lines>, StoreError> {
     const COLS: &[Col] = &[Col::Int, Col::Text, Col::Text, Col::Text];
-    let select = |late: &str| {
-        format!(
-            "SELECT b.account_id, b.kind, b.label, b.product, b.unit, b.day, b.quantity, \
-             b.events, b.amount, a.pstart FROM a CROSS JOIN bill_days b \
-             WHERE b.tenant_id = {t} AND b.account_id = a.aid AND {late} \
-             AND b.day < a.pend AND b.invoice_id IS NULL",
-            t = t.0
-        )
-    };
-    let (normal, late) = (
-        select("b.late = 0 AND b.day >= a.since"),
-        select("b.late = 1"),
-    );
-    let found = tx
-        .bulk(
-            due,
-            COLS,
-            |src| {
-                format!(
-                    "WITH a (aid, since, pstart, pend) AS ({src}), \
-                     r (account_id, kind, label, product, unit, day, quantity, events, amount, \
-                     pstart) AS ({normal} UNION ALL {late}) \
-                     SELECT account_id, kind, label, product, unit, \
-                     CASE WHEN day < pstart THEN substr(day, 1, 7) ELSE '' END, \
-                     CAST(SUM(quantity) AS BIGINT), CAST(SUM(events) AS BIGINT), \
-                     CAST(SUM(amount) AS BIGINT) FROM r \
-                     GROUP BY account_id, kind, label, product, unit, \
-                     CASE WHEN day < pstart THEN substr(day, 1, 7) ELSE '' END"
-                )
-            },
-            |r, a| {
-                r.push_i64(a.id);
-                // '' sorts before every date: an account never invoiced has all its rows open.
-                r.push_text(a.billed_through.map(|d| d.to_string()).unwrap_or_default());
-                r.push_text(a.start.to_string());
-                r.push_text(a.end.to_string());
-            },
-        )
-        .await?;
+    let mut found = Vec::new();
+    for rows in ["b.late = 0 AND b.day >= a.since", "b.late = 1"] {
+        found.extend(
+            tx.bulk(
+                due,
+                COLS,
+                |src| {
+                    format!(
+                        "WITH a (aid, since, pstart, pend) AS ({src}) \
+                         SELECT b.account_id, b.kind, b.label, b.product, b.unit, \
+                         CASE WHEN b.day < a.pstart THEN substr(b.day, 1, 7) ELSE '' END, \
+                         CAST(SUM(b.quantity) AS BIGINT), CAST(SUM(b.events) AS BIGINT), \
+                         CAST(SUM(b.amount) AS BIGINT) FROM a CROSS JOIN bill_days b \
+                         WHERE b.tenant_id = {t} AND b.account_id = a.aid AND {rows} \
+                         AND b.day < a.pend AND b.invoice_id IS NULL \
+                         GROUP BY b.account_id, b.kind, b.label, b.product, b.unit, \
+                         CASE WHEN b.day < a.pstart THEN substr(b.day, 1, 7) ELSE '' END",
+                        t = t.0
+                    )
+                },
+                |r, a| {
+                    r.push_i64(a.id);
+                    // '' sorts before every date: an account never invoiced has all its rows
+                    // open.
+                    r.push_text(a.billed_through.map(|d| d.to_string()).unwrap_or_default());
+                    r.push_text(a.start.to_string());
+                    r.push_text(a.end.to_string());
+                },
+            )
+            .await?,
+        );
+    }
     let mut lines: HashMap<i64, Lines> = HashMap::with_capacity(due.len());
     for f in &found {
         let key = LineKey {
