@@ -334,25 +334,29 @@ impl Store {
             )
             .await?
             .i64(0)?;
-        let later = "FROM invoices WHERE tenant_id = $1 AND account_id = $2 \
+        // The account's other invoices that bill daily rows.
+        let others = "FROM invoices WHERE tenant_id = $1 AND account_id = $2 \
             AND kind = 'invoice' AND status <> 'void' AND id <> $3";
         if let Some(r) = tx
             .opt(
-                q_composed(format!("SELECT id {later} AND id > $3 ORDER BY id LIMIT 1"))
-                    .i64(t.0)
-                    .i64(account)
-                    .i64(id),
+                q_composed(format!(
+                    "SELECT id {others} AND id > $3 ORDER BY id LIMIT 1"
+                ))
+                .i64(t.0)
+                .i64(account)
+                .i64(id),
             )
             .await?
         {
             return Err(StoreError::Refused(format!(
-                "invoice {id} is not the account's latest: void invoice {} first",
+                "invoice {id} is not the account's latest: void invoice {} first (or credit \
+                 it, if it is finalized)",
                 r.i64(0)?
             )));
         }
         let back = tx
             .one(
-                q_composed(format!("SELECT MAX(period_end) {later}"))
+                q_composed(format!("SELECT MAX(period_end) {others}"))
                     .i64(t.0)
                     .i64(account)
                     .i64(id),
