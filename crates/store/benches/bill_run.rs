@@ -14,7 +14,9 @@
 //!
 //! `cargo bench -p toll-store --bench bill_run`; `TOLL_BENCH_ACCOUNTS` (default 1,000,000) and
 //! `TOLL_BENCH_DAYS` size it, `TOLL_BENCH_BATCH` sets the accounts per transaction,
-//! `TOLL_BENCH_DIR` where the seeded files go (they are large: about 1.3 KB per daily row).
+//! `TOLL_BENCH_DIR` where the seeded files go (they are large: about 1.3 KB per daily row),
+//! `TOLL_BENCH_SEED` a seeded file to reuse instead of seeding (a copy of `seed.db` taken
+//! while an earlier run was going, with the same `TOLL_BENCH_ACCOUNTS` and `TOLL_BENCH_DAYS`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -181,6 +183,17 @@ async fn seed(path: &Path, accounts: usize, days: usize) -> i64 {
     rows.0
 }
 
+/// The daily rows of a seeded file given by `TOLL_BENCH_SEED`.
+async fn count_rows(path: &Path) -> i64 {
+    let s = sqlite(path).await;
+    let rows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bill_days")
+        .fetch_one(pool(&s))
+        .await
+        .unwrap();
+    s.close().await;
+    rows.0
+}
+
 /// Copies the seeded database (closed and checkpointed, so the main file is all of it).
 fn fresh_copy(seed: &Path, to: &Path) {
     for ext in ["", "-wal", "-shm"] {
@@ -204,11 +217,17 @@ fn main() {
         Ok(d) => tempfile::tempdir_in(d).unwrap(),
         Err(_) => tempfile::tempdir().unwrap(),
     };
-    let seeded = dir.path().join("seed.db");
+    // A seeded file kept from an earlier run (copied while it ran) saves minutes when
+    // comparing builds; it is only read.
+    let kept = std::env::var_os("TOLL_BENCH_SEED").map(std::path::PathBuf::from);
+    let seeded = kept.clone().unwrap_or_else(|| dir.path().join("seed.db"));
     let run_db = dir.path().join("run.db");
     rt.block_on(async {
         let started = Instant::now();
-        let rows = seed(&seeded, accounts, days).await;
+        let rows = match kept {
+            Some(_) => count_rows(&seeded).await,
+            None => seed(&seeded, accounts, days).await,
+        };
         let size = std::fs::metadata(&seeded).unwrap().len();
         println!(
             "bill_run: seeded {accounts} accounts, {rows} daily rows ({days} active days), \
