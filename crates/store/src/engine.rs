@@ -15,6 +15,9 @@ use crate::StoreError;
 const MAX_CONNECTIONS: u32 = 8;
 /// How long a writer waits for SQLite's lock before reporting it busy.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rows an SQLite connection's worker thread may run ahead of the task reading them. sqlx's
+/// default of 50 hands a large result over in a thread switch per few rows.
+const ROW_BUFFER: usize = 4096;
 
 /// How often a background checkpoint may start (see [`checkpoint_in_background`]).
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -112,6 +115,7 @@ impl Store {
                 // (bucket balances, balances) the next batch rewrites anyway. Measured on the
                 // charging bench: about 5 % more events/s (docs/BENCHMARKS.md).
                 .pragma("wal_autocheckpoint", "10000")
+                .row_buffer_size(ROW_BUFFER)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
