@@ -183,15 +183,32 @@ async fn seed(path: &Path, accounts: usize, days: usize) -> i64 {
     rows.0
 }
 
-/// The daily rows of a seeded file given by `TOLL_BENCH_SEED`.
-async fn count_rows(path: &Path) -> i64 {
+/// The daily rows of a seeded file given by `TOLL_BENCH_SEED`, after checking it is one: a
+/// wrong path or a file seeded for another size stops the bench with the reason.
+async fn count_rows(path: &Path, accounts: usize) -> i64 {
+    assert!(
+        path.is_file(),
+        "TOLL_BENCH_SEED: {} is not a file",
+        path.display()
+    );
     let s = sqlite(path).await;
-    let rows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bill_days")
-        .fetch_one(pool(&s))
-        .await
-        .unwrap();
+    let (seeded, rows): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM bill_days)")
+            .fetch_one(pool(&s))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "TOLL_BENCH_SEED: {} is not a seeded file: {e}",
+                    path.display()
+                )
+            });
     s.close().await;
-    rows.0
+    assert_eq!(
+        usize::try_from(seeded).unwrap_or(0),
+        accounts,
+        "TOLL_BENCH_SEED holds {seeded} accounts; set TOLL_BENCH_ACCOUNTS to match"
+    );
+    rows
 }
 
 /// Copies the seeded database (closed and checkpointed, so the main file is all of it).
@@ -218,15 +235,17 @@ fn main() {
         Err(_) => tempfile::tempdir().unwrap(),
     };
     // A seeded file kept from an earlier run (copied while it ran) saves minutes when
-    // comparing builds; it is only read.
+    // comparing builds; runs work on copies of it.
     let kept = std::env::var_os("TOLL_BENCH_SEED").map(std::path::PathBuf::from);
-    let seeded = kept.clone().unwrap_or_else(|| dir.path().join("seed.db"));
+    let reuse = kept.is_some();
+    let seeded = kept.unwrap_or_else(|| dir.path().join("seed.db"));
     let run_db = dir.path().join("run.db");
     rt.block_on(async {
         let started = Instant::now();
-        let rows = match kept {
-            Some(_) => count_rows(&seeded).await,
-            None => seed(&seeded, accounts, days).await,
+        let rows = if reuse {
+            count_rows(&seeded, accounts).await
+        } else {
+            seed(&seeded, accounts, days).await
         };
         let size = std::fs::metadata(&seeded).unwrap().len();
         println!(
