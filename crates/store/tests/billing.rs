@@ -340,14 +340,27 @@ async fn a_month_is_invoiced_once_late_usage_follows_and_a_credit_note_reverses_
         );
 
         // A stored line changed behind Toll's back is caught when the invoice is read.
-        let tamper = "UPDATE invoice_lines SET amount = amount + 10000 WHERE invoice_id = $1 \
-                      AND line_no = 1";
+        // (The first line's amount is the 10th field of the first array of `lines`.)
         match s {
             Store::Sqlite(p) => {
-                sqlx::query(tamper).bind(inv1.id).execute(p).await.unwrap();
+                sqlx::query(
+                    "UPDATE invoices SET lines = json_set(lines, '$[0][9]', \
+                     json_extract(lines, '$[0][9]') + 10000) WHERE id = $1",
+                )
+                .bind(inv1.id)
+                .execute(p)
+                .await
+                .unwrap();
             }
             Store::Postgres(p) => {
-                sqlx::query(tamper).bind(inv1.id).execute(p).await.unwrap();
+                sqlx::query(
+                    "UPDATE invoices SET lines = jsonb_set(lines::jsonb, '{0,9}', \
+                     to_jsonb((lines::jsonb -> 0 ->> 9)::bigint + 10000))::text WHERE id = $1",
+                )
+                .bind(inv1.id)
+                .execute(p)
+                .await
+                .unwrap();
             }
         }
         let err = s.invoice(t.id, inv1.id).await.unwrap_err().to_string();

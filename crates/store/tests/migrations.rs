@@ -227,3 +227,157 @@ async fn charges_keep_every_row_without_rowid() {
         .is_err()
     );
 }
+
+/// The old rows of one invoice with two lines (written out of order) and one tax, and of one
+/// with none; `ov` is what makes an explicit id legal (`OVERRIDING SYSTEM VALUE` on
+/// PostgreSQL).
+fn old_invoice_rows(ov: &str) -> [String; 3] {
+    [
+        format!(
+            "INSERT INTO invoices (id, tenant_id, account_id, kind, period, period_start, \
+             period_end, status, number, currency, tax_mode, rounding, subtotal, tax_total, \
+             total, created_ms) {ov} VALUES \
+             (5, 1, 2, 'invoice', '2026-10', '2026-10-01', '2026-11-01', 'finalized', \
+              'INV-2026-000001', 'CNY', 'exclusive', '*middle', 58420000, 3510000, 61930000, 1), \
+             (6, 1, 3, 'invoice', '2026-10', '2026-10-01', '2026-11-01', 'draft', NULL, 'CNY', \
+              'exclusive', '*middle', 0, 0, 0, 1)"
+        ),
+        "INSERT INTO invoice_lines (tenant_id, invoice_id, line_no, kind, label, detail, \
+         quantity, unit, events, tax_name, tax_ppm, exact, amount) VALUES \
+         (1, 5, 2, 'usage', '香港 Hong Kong', 'late', 720, 'seconds', 4, 'VAT', 60000, \
+          415000, 420000), \
+         (1, 5, 1, 'recurring_fee', '5G 畅享 58', NULL, NULL, NULL, NULL, 'VAT', 60000, \
+          58000000, 58000000)"
+            .into(),
+        "INSERT INTO invoice_taxes (tenant_id, invoice_id, idx, name, ppm, base, tax) VALUES \
+         (1, 5, 0, 'VAT', 60000, 58420000, 3510000)"
+            .into(),
+    ]
+}
+
+/// What `lines` and `taxes` must hold after the migration, per invoice id.
+fn moved_invoice_documents() -> Vec<(i64, serde_json::Value, serde_json::Value)> {
+    use serde_json::json;
+    vec![
+        (
+            5,
+            json!([
+                [
+                    "recurring_fee",
+                    "5G 畅享 58",
+                    null,
+                    null,
+                    null,
+                    null,
+                    "VAT",
+                    60000,
+                    58000000,
+                    58000000
+                ],
+                [
+                    "usage",
+                    "香港 Hong Kong",
+                    "late",
+                    720,
+                    "seconds",
+                    4,
+                    "VAT",
+                    60000,
+                    415000,
+                    420000
+                ]
+            ]),
+            json!([["VAT", 60000, 58420000, 3510000]]),
+        ),
+        (6, json!([]), json!([])),
+    ]
+}
+
+fn parsed(rows: Vec<(i64, String, String)>) -> Vec<(i64, serde_json::Value, serde_json::Value)> {
+    rows.into_iter()
+        .map(|(id, l, x)| {
+            (
+                id,
+                serde_json::from_str(&l).unwrap(),
+                serde_json::from_str(&x).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `0013_invoice_documents`: an invoice's line and tax rows become the two JSON arrays of its
+/// row, in line order, every field kept; the old tables are gone.
+#[tokio::test]
+async fn invoice_lines_move_into_the_invoice_row_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    migrator.run_to(12, &mut conn).await.unwrap();
+    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
+    for sql in old_invoice_rows("") {
+        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    }
+    migrator.run(&mut conn).await.unwrap();
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, lines, taxes FROM invoices ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(parsed(rows), moved_invoice_documents());
+    let left: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE name IN ('invoice_lines', 'invoice_taxes')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn invoice_lines_move_into_the_invoice_row_postgres() {
+    let Ok(url) = std::env::var("TOLL_TEST_DATABASE_URL") else {
+        return;
+    };
+    let schema = format!(
+        "toll_test_{}_{}_invoice_docs",
+        std::process::id(),
+        jiff::Timestamp::now().as_millisecond()
+    );
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA {schema}; SET search_path TO {schema}"
+    )))
+    .await
+    .unwrap();
+    let migrator = sqlx::migrate!("./migrations/postgres");
+    migrator.run_to(14, &mut conn).await.unwrap();
+    conn.execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    for sql in old_invoice_rows("OVERRIDING SYSTEM VALUE") {
+        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    }
+    conn.execute("SET session_replication_role = DEFAULT")
+        .await
+        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, lines, taxes FROM invoices ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(parsed(rows), moved_invoice_documents());
+    let left: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 \
+         AND table_name IN ('invoice_lines', 'invoice_taxes')",
+    )
+    .bind(&schema)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .await
+        .unwrap();
+}

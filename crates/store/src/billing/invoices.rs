@@ -1,10 +1,10 @@
 //! Invoices as stored: read back (and checked), listed, finalized, voided and credited.
 
-use toll_billing::invoice::{InvoiceLine, Quantity, TaxSummary};
-use toll_billing::{Invoice, InvoiceKind, InvoiceNumber, Series, TaxRate};
+use toll_billing::{Invoice, InvoiceKind, InvoiceNumber, Series};
 use toll_core::Micros;
 
 use super::run::{insert_invoice, post_finalization, take_numbers};
+use super::stored_lines::{decode_lines, decode_taxes};
 use crate::db::{Tx, q, q_composed};
 use crate::{Store, StoreError, TenantId};
 
@@ -55,7 +55,7 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 const HEAD: &str = "SELECT i.id, a.code, c.name, i.number, i.period, i.period_start, i.period_end, \
      i.status, i.paid, i.created_ms, i.finalized_ms, i.corrects_id, i.kind, i.currency, \
-     i.tax_mode, i.rounding, i.total, i.account_id, i.note \
+     i.tax_mode, i.rounding, i.total, i.account_id, i.note, i.lines, i.taxes \
      FROM invoices i JOIN accounts a ON a.id = i.account_id \
      JOIN customers c ON c.id = a.customer_id WHERE i.tenant_id = $1";
 
@@ -66,67 +66,8 @@ pub(crate) async fn load(tx: &mut Tx, t: TenantId, id: i64) -> Result<StoredInvo
         .opt(crate::db::q_composed(sql).i64(t.0).i64(id))
         .await?
         .ok_or_else(|| StoreError::not_found("invoice", id.to_string()))?;
-    let lines = tx
-        .all(
-            q(
-                "SELECT kind, label, detail, quantity, unit, events, tax_name, tax_ppm, exact, \
-               amount FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY line_no",
-            )
-            .i64(t.0)
-            .i64(id),
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            let quantity = match (r.opt_i64(3)?, r.opt_text(4)?) {
-                (Some(value), Some(unit)) => Some(Quantity {
-                    value,
-                    unit: unit.parse().map_err(|e| corrupt("line unit", e))?,
-                }),
-                _ => None,
-            };
-            let tax = match (r.opt_text(6)?, r.opt_i64(7)?) {
-                (Some(name), Some(ppm)) => Some(
-                    TaxRate::from_ppm(&name, u32::try_from(ppm).map_err(|e| corrupt("ppm", e))?)
-                        .map_err(|e| corrupt("line tax", e))?,
-                ),
-                _ => None,
-            };
-            Ok(InvoiceLine {
-                kind: r.text(0)?.parse().map_err(|e| corrupt("line kind", e))?,
-                label: r.text(1)?,
-                detail: r.opt_text(2)?,
-                quantity,
-                count: r.opt_i64(5)?,
-                tax,
-                exact: Micros(r.i64(8)?),
-                amount: Micros(r.i64(9)?),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let taxes = tx
-        .all(
-            q(
-                "SELECT name, ppm, base, tax FROM invoice_taxes WHERE tenant_id = $1 \
-               AND invoice_id = $2 ORDER BY idx",
-            )
-            .i64(t.0)
-            .i64(id),
-        )
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(TaxSummary {
-                rate: TaxRate::from_ppm(
-                    &r.text(0)?,
-                    u32::try_from(r.i64(1)?).map_err(|e| corrupt("ppm", e))?,
-                )
-                .map_err(|e| corrupt("tax", e))?,
-                base: Micros(r.i64(2)?),
-                tax: Micros(r.i64(3)?),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let lines = decode_lines(&h.text(19)?)?;
+    let taxes = decode_taxes(&h.text(20)?)?;
     let corrects = h.opt_i64(11)?;
     let kind = match h.text(12)?.as_str() {
         "invoice" => InvoiceKind::Invoice,

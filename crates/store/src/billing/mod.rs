@@ -10,6 +10,7 @@ pub mod invoices;
 pub mod payments;
 pub mod run;
 pub mod statements;
+mod stored_lines;
 pub mod sums;
 
 use toll_billing::{TaxMode, TaxRate};

@@ -26,6 +26,7 @@ use toll_charging::ledger::{Leg, TxKind, TxRequest};
 use toll_core::{Currency, Micros};
 
 use super::TaxSettings;
+use super::stored_lines::{encode_lines, encode_taxes};
 use super::sums::day_of;
 use crate::db::{Col, Tx, q, q_composed};
 use crate::keys::{KeySource, ledger_key};
@@ -431,20 +432,32 @@ pub(crate) async fn insert_invoices(
         Col::Int,
         Col::Int,
         Col::Int,
+        Col::Text,
+        Col::Text,
     ];
+    let docs: Vec<(String, String)> = items
+        .iter()
+        .map(|it| {
+            Ok((
+                encode_lines(&it.invoice.lines)?,
+                encode_taxes(&it.invoice.taxes)?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let rows: Vec<(&NewInvoice<'_>, &(String, String))> = items.iter().zip(&docs).collect();
     let returned = tx
         .bulk(
-            items,
+            &rows,
             HEADER_COLS,
             |src| {
                 format!(
                     "INSERT INTO invoices (tenant_id, account_id, kind, corrects_id, period, \
                      period_start, period_end, status, number, currency, tax_mode, rounding, \
-                     subtotal, tax_total, total, created_ms, finalized_ms) {src} \
+                     subtotal, tax_total, total, created_ms, finalized_ms, lines, taxes) {src} \
                      RETURNING id, account_id, corrects_id"
                 )
             },
-            |r, it| {
+            |r, (it, (lines, taxes))| {
                 let (kind, status) = match it.invoice.kind {
                     InvoiceKind::Invoice if it.number.is_some() => ("invoice", "finalized"),
                     InvoiceKind::Invoice => ("invoice", "draft"),
@@ -467,6 +480,8 @@ pub(crate) async fn insert_invoices(
                 r.push_i64(it.invoice.total.0);
                 r.push_i64(now_ms);
                 r.push_opt_i64(it.number.as_ref().map(|_| now_ms));
+                r.push_text(lines.clone());
+                r.push_text(taxes.clone());
             },
         )
         .await?;
@@ -483,7 +498,7 @@ pub(crate) async fn insert_invoices(
             ));
         }
     }
-    let ids: Vec<i64> = items
+    items
         .iter()
         .map(|it| {
             by_key
@@ -491,94 +506,7 @@ pub(crate) async fn insert_invoices(
                 .copied()
                 .ok_or_else(|| StoreError::Corrupt("an inserted invoice returned no id".into()))
         })
-        .collect::<Result<_, _>>()?;
-    const LINE_COLS: &[Col] = &[
-        Col::Int,
-        Col::Int,
-        Col::Int,
-        Col::Text,
-        Col::Text,
-        Col::Text,
-        Col::Int,
-        Col::Text,
-        Col::Int,
-        Col::Text,
-        Col::Int,
-        Col::Int,
-        Col::Int,
-    ];
-    let lines: Vec<(i64, i64, &toll_billing::InvoiceLine)> = ids
-        .iter()
-        .zip(items)
-        .flat_map(|(id, it)| {
-            (1i64..)
-                .zip(it.invoice.lines.iter())
-                .map(move |(no, l)| (*id, no, l))
-        })
-        .collect();
-    tx.bulk(
-        &lines,
-        LINE_COLS,
-        |src| {
-            format!(
-                "INSERT INTO invoice_lines (tenant_id, invoice_id, line_no, kind, label, detail, \
-                 quantity, unit, events, tax_name, tax_ppm, exact, amount) {src}"
-            )
-        },
-        |r, (id, no, l)| {
-            r.push_i64(t.0);
-            r.push_i64(*id);
-            r.push_i64(*no);
-            r.push_text(l.kind.as_str());
-            r.push_text(l.label.clone());
-            r.push_opt_text(l.detail.clone());
-            r.push_opt_i64(l.quantity.map(|q| q.value));
-            r.push_opt_text(l.quantity.map(|q| q.unit.as_str().to_string()));
-            r.push_opt_i64(l.count);
-            r.push_opt_text(l.tax.as_ref().map(|r| r.name().to_string()));
-            r.push_opt_i64(l.tax.as_ref().map(|r| i64::from(r.ppm())));
-            r.push_i64(l.exact.0);
-            r.push_i64(l.amount.0);
-        },
-    )
-    .await?;
-    let taxes: Vec<(i64, i64, &toll_billing::invoice::TaxSummary)> = ids
-        .iter()
-        .zip(items)
-        .flat_map(|(id, it)| {
-            (0i64..)
-                .zip(it.invoice.taxes.iter())
-                .map(move |(idx, x)| (*id, idx, x))
-        })
-        .collect();
-    tx.bulk(
-        &taxes,
-        &[
-            Col::Int,
-            Col::Int,
-            Col::Int,
-            Col::Text,
-            Col::Int,
-            Col::Int,
-            Col::Int,
-        ],
-        |src| {
-            format!(
-                "INSERT INTO invoice_taxes (tenant_id, invoice_id, idx, name, ppm, base, tax) {src}"
-            )
-        },
-        |r, (id, idx, x)| {
-            r.push_i64(t.0);
-            r.push_i64(*id);
-            r.push_i64(*idx);
-            r.push_text(x.rate.name());
-            r.push_i64(i64::from(x.rate.ppm()));
-            r.push_i64(x.base.0);
-            r.push_i64(x.tax.0);
-        },
-    )
-    .await?;
-    Ok(ids)
+        .collect()
 }
 
 /// The ledger transaction finalizing `invoice` posts under `key`; `None` when it moves no money.
