@@ -202,6 +202,8 @@ async fn count_rows(path: &Path, accounts: usize) -> i64 {
                     path.display()
                 )
             });
+    // A file seeded by an earlier build gets this build's schema (once: it is changed in place).
+    s.migrate().await.unwrap();
     s.close().await;
     assert_eq!(
         usize::try_from(seeded).unwrap_or(0),

@@ -406,6 +406,15 @@ pub(crate) enum Tx {
 }
 
 impl Tx {
+    /// The SQLite connection under the transaction, for paths that step rows through rusqlite
+    /// ([`toll_sqlite_handle::with_rusqlite`]); `None` on PostgreSQL.
+    pub(crate) fn sqlite_connection(&mut self) -> Option<&mut sqlx::SqliteConnection> {
+        match self {
+            Tx::Sqlite(c) => Some(&mut **c),
+            Tx::Pg(_) => None,
+        }
+    }
+
     /// Placeholders for `rows` × `cols` arguments of a bulk statement, in groups of `cols` when
     /// `cols > 1`. PostgreSQL numbers them (`$n`, after `first` earlier arguments); SQLite gets
     /// anonymous `?`, because looking up thousands of numbered names costs it quadratic time

@@ -22,6 +22,9 @@ pub enum StoreError {
     Ledger(toll_charging::ledger::LedgerError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// From the SQLite paths that step rows through rusqlite (`toll-sqlite-handle`).
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -72,6 +75,13 @@ impl StoreError {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed,
             ) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+            ),
             _ => false,
         }
     }

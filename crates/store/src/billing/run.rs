@@ -190,6 +190,9 @@ async fn read_open_rows(
     t: TenantId,
     due: &[AccountRow],
 ) -> Result<HashMap<i64, Lines>, StoreError> {
+    if let Some(conn) = tx.sqlite_connection() {
+        return toll_sqlite_handle::with_rusqlite(conn, |db| open_rows_sqlite(db, t, due)).await;
+    }
     const COLS: &[Col] = &[Col::Int, Col::Text, Col::Text, Col::Text];
     let mut found = Vec::new();
     for rows in ["b.late = 0 AND b.day >= a.since", "b.late = 1"] {
@@ -243,6 +246,113 @@ async fn read_open_rows(
         e.amount += f.i64(8)?;
     }
     Ok(lines)
+}
+
+/// [`read_open_rows`] on SQLite: the same rows by the same index seeks, one account at a time,
+/// summed here instead of by `GROUP BY`. The grouped statement spent most of its time sorting
+/// 25 rows per account and handing each group over as an owned row; stepped in place, a row
+/// costs a few string compares and the only allocations are one per line.
+fn open_rows_sqlite(
+    db: &rusqlite::Connection,
+    t: TenantId,
+    due: &[AccountRow],
+) -> Result<HashMap<i64, Lines>, StoreError> {
+    const SELECT: &str = "SELECT kind, label, product, unit, day, quantity, events, amount \
+                          FROM bill_days WHERE tenant_id = ?1 AND account_id = ?2";
+    let mut current = db.prepare(&format!(
+        "{SELECT} AND late = 0 AND day >= ?3 AND day < ?4 AND invoice_id IS NULL"
+    ))?;
+    let mut late = db.prepare(&format!(
+        "{SELECT} AND late = 1 AND day < ?3 AND invoice_id IS NULL"
+    ))?;
+    let mut out: HashMap<i64, Lines> = HashMap::with_capacity(due.len());
+    let mut sums: Vec<(u64, LineKey, LineSum)> = Vec::new();
+    for a in due {
+        // '' sorts before every date: an account never invoiced has all its rows open.
+        let since = a.billed_through.map(|d| d.to_string()).unwrap_or_default();
+        let (start, end) = (a.start.to_string(), a.end.to_string());
+        sums.clear();
+        let rows = current.query(rusqlite::params![t.0, a.id, since, end])?;
+        let mut found = add_open_rows(rows, &start, &mut sums)?;
+        let rows = late.query(rusqlite::params![t.0, a.id, end])?;
+        found |= add_open_rows(rows, &start, &mut sums)?;
+        if found {
+            out.insert(
+                a.id,
+                Lines {
+                    by_key: sums.drain(..).map(|(_, k, v)| (k, v)).collect(),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Adds daily rows (`kind, label, product, unit, day, quantity, events, amount`) to `sums`,
+/// one entry per line key with the key's hash; a row of a day before `start` is late usage of
+/// its month. Returns whether there was any row.
+fn add_open_rows(
+    mut rows: rusqlite::Rows<'_>,
+    start: &str,
+    sums: &mut Vec<(u64, LineKey, LineSum)>,
+) -> Result<bool, StoreError> {
+    use std::hash::{Hash, Hasher};
+    fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
+        r.get_ref(i)?
+            .as_str_or_null()
+            .map_err(|e| StoreError::Corrupt(format!("bill_days column {i}: {e}")))
+    }
+    fn req<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, StoreError> {
+        text(r, i)?.ok_or_else(|| StoreError::Corrupt(format!("bill_days column {i}: null")))
+    }
+    let overflow = || StoreError::Corrupt("bill_days sums overflow".into());
+    let mut any = false;
+    while let Some(r) = rows.next()? {
+        any = true;
+        let (kind, label, day) = (req(r, 0)?, req(r, 1)?, req(r, 4)?);
+        let late = if day < start {
+            day.get(..7).unwrap_or(day)
+        } else {
+            ""
+        };
+        // Strings are compared only when the hashes agree: a row is one hash and, nearly
+        // always, one comparison, instead of a comparison per line of the account.
+        let mut h = rustc_hash::FxHasher::default();
+        (late, kind, label).hash(&mut h);
+        let h = h.finish();
+        let at = match sums
+            .iter()
+            .position(|(kh, k, _)| *kh == h && k.late == late && k.kind == kind && k.label == label)
+        {
+            Some(i) => i,
+            None => {
+                // A line has one product and unit in practice; should its rows differ, the
+                // first one's stand (the grouped statement on PostgreSQL lets one of them win).
+                sums.push((
+                    h,
+                    LineKey {
+                        late: late.to_string(),
+                        kind: kind.to_string(),
+                        label: label.to_string(),
+                    },
+                    LineSum {
+                        product: req(r, 2)?.to_string(),
+                        unit: text(r, 3)?.map(str::to_string),
+                        ..LineSum::default()
+                    },
+                ));
+                sums.len() - 1
+            }
+        };
+        let (quantity, events, amount): (i64, i64, i64) = (r.get(5)?, r.get(6)?, r.get(7)?);
+        let Some((_, _, sum)) = sums.get_mut(at) else {
+            return Err(StoreError::Corrupt("bill_days line lost".into()));
+        };
+        sum.quantity = sum.quantity.checked_add(quantity).ok_or_else(overflow)?;
+        sum.events = sum.events.checked_add(events).ok_or_else(overflow)?;
+        sum.amount = sum.amount.checked_add(amount).ok_or_else(overflow)?;
+    }
+    Ok(any)
 }
 
 /// Records what the new invoices billed: each account's watermark moves to its period's end
