@@ -9,16 +9,58 @@ use sqlx::{Connection, Executor};
 /// A bucket's definition as `buckets` keeps it after the migration.
 type BucketDef = (i64, i64, i64, String, Option<String>, String, i64, i64, i64);
 
+/// A SQLite database migrated up to `version` (foreign keys off), and the directory that
+/// keeps it.
+async fn old_sqlite(version: i64) -> (tempfile::TempDir, sqlx::SqliteConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::migrate!("./migrations/sqlite")
+        .run_to(version, &mut conn)
+        .await
+        .unwrap();
+    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
+    (dir, conn)
+}
+
+/// A fresh PostgreSQL schema migrated up to `version`, with foreign keys skipped (they are
+/// triggers: replica mode), when `TOLL_TEST_DATABASE_URL` is set; the schema's name for
+/// [`drop_schema`].
+async fn old_postgres(tag: &str, version: i64) -> Option<(sqlx::PgConnection, String)> {
+    let url = std::env::var("TOLL_TEST_DATABASE_URL").ok()?;
+    let schema = format!(
+        "toll_test_{}_{}_{tag}",
+        std::process::id(),
+        jiff::Timestamp::now().as_millisecond()
+    );
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA {schema}; SET search_path TO {schema}"
+    )))
+    .await
+    .unwrap();
+    sqlx::migrate!("./migrations/postgres")
+        .run_to(version, &mut conn)
+        .await
+        .unwrap();
+    conn.execute("SET session_replication_role = replica")
+        .await
+        .unwrap();
+    Some((conn, schema))
+}
+
+async fn drop_schema(mut conn: sqlx::PgConnection, schema: &str) {
+    conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .await
+        .unwrap();
+}
+
 /// `0010_bucket_remaining`: what is left of each bucket moves to `bucket_remaining`, the
 /// bucket's definition stays, and nothing else about it changes.
 #[tokio::test]
 async fn bucket_remaining_moves_out_of_buckets_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (_dir, mut conn) = old_sqlite(9).await;
     let migrator = sqlx::migrate!("./migrations/sqlite");
-    migrator.run_to(9, &mut conn).await.unwrap();
-    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
     conn.execute(
         "INSERT INTO buckets (id, tenant_id, subscription_id, usage, services, source, \
          starts_ms, expires_ms, initial, remaining) VALUES \
@@ -94,26 +136,10 @@ async fn bucket_remaining_moves_out_of_buckets_sqlite() {
 
 #[tokio::test]
 async fn bucket_remaining_moves_out_of_buckets_postgres() {
-    let Ok(url) = std::env::var("TOLL_TEST_DATABASE_URL") else {
+    let Some((mut conn, schema)) = old_postgres("migration", 9).await else {
         return;
     };
-    let schema = format!(
-        "toll_test_{}_{}_migration",
-        std::process::id(),
-        jiff::Timestamp::now().as_millisecond()
-    );
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "CREATE SCHEMA {schema}; SET search_path TO {schema}"
-    )))
-    .await
-    .unwrap();
     let migrator = sqlx::migrate!("./migrations/postgres");
-    migrator.run_to(9, &mut conn).await.unwrap();
-    // Foreign keys are triggers on PostgreSQL: replica mode skips them for the old rows.
-    conn.execute("SET session_replication_role = replica")
-        .await
-        .unwrap();
     conn.execute(
         "INSERT INTO buckets (id, tenant_id, subscription_id, usage, services, source, \
          starts_ms, expires_ms, initial, remaining) OVERRIDING SYSTEM VALUE VALUES \
@@ -143,21 +169,15 @@ async fn bucket_remaining_moves_out_of_buckets_postgres() {
             .await
             .is_err()
     );
-    conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .await
-        .unwrap();
+    drop_schema(conn, &schema).await;
 }
 
 /// `0011_charges_without_rowid` (SQLite only): every charge survives the rebuild, and the
 /// table is keyed by (tenant, event key) alone.
 #[tokio::test]
 async fn charges_keep_every_row_without_rowid() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (_dir, mut conn) = old_sqlite(10).await;
     let migrator = sqlx::migrate!("./migrations/sqlite");
-    migrator.run_to(10, &mut conn).await.unwrap();
-    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
     conn.execute(
         "INSERT INTO charges (tenant_id, event_key, subscriber_id, subscription_id, usage, \
          service, at_ms, quantity, covered, amount, first_seq) VALUES \
@@ -293,6 +313,19 @@ fn moved_invoice_documents() -> Vec<(i64, serde_json::Value, serde_json::Value)>
     ]
 }
 
+/// Asserts that the invoices' `lines` and `taxes` are [`moved_invoice_documents`] (one body
+/// for both engines' connections).
+macro_rules! assert_moved_invoice_documents {
+    ($conn:expr) => {{
+        let rows: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, lines, taxes FROM invoices ORDER BY id")
+                .fetch_all($conn)
+                .await
+                .unwrap();
+        assert_eq!(parsed(rows), moved_invoice_documents());
+    }};
+}
+
 fn parsed(rows: Vec<(i64, String, String)>) -> Vec<(i64, serde_json::Value, serde_json::Value)> {
     rows.into_iter()
         .map(|(id, l, x)| {
@@ -309,22 +342,13 @@ fn parsed(rows: Vec<(i64, String, String)>) -> Vec<(i64, serde_json::Value, serd
 /// row, in line order, every field kept; the old tables are gone.
 #[tokio::test]
 async fn invoice_lines_move_into_the_invoice_row_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let (_dir, mut conn) = old_sqlite(12).await;
     let migrator = sqlx::migrate!("./migrations/sqlite");
-    migrator.run_to(12, &mut conn).await.unwrap();
-    conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
     for sql in old_invoice_rows("") {
         conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
     }
     migrator.run(&mut conn).await.unwrap();
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, lines, taxes FROM invoices ORDER BY id")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(parsed(rows), moved_invoice_documents());
+    assert_moved_invoice_documents!(&mut conn);
     let left: Vec<(String,)> = sqlx::query_as(
         "SELECT name FROM sqlite_master WHERE name IN ('invoice_lines', 'invoice_taxes')",
     )
@@ -336,25 +360,10 @@ async fn invoice_lines_move_into_the_invoice_row_sqlite() {
 
 #[tokio::test]
 async fn invoice_lines_move_into_the_invoice_row_postgres() {
-    let Ok(url) = std::env::var("TOLL_TEST_DATABASE_URL") else {
+    let Some((mut conn, schema)) = old_postgres("invoice_docs", 14).await else {
         return;
     };
-    let schema = format!(
-        "toll_test_{}_{}_invoice_docs",
-        std::process::id(),
-        jiff::Timestamp::now().as_millisecond()
-    );
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "CREATE SCHEMA {schema}; SET search_path TO {schema}"
-    )))
-    .await
-    .unwrap();
     let migrator = sqlx::migrate!("./migrations/postgres");
-    migrator.run_to(14, &mut conn).await.unwrap();
-    conn.execute("SET session_replication_role = replica")
-        .await
-        .unwrap();
     for sql in old_invoice_rows("OVERRIDING SYSTEM VALUE") {
         conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
     }
@@ -362,12 +371,7 @@ async fn invoice_lines_move_into_the_invoice_row_postgres() {
         .await
         .unwrap();
     migrator.run(&mut conn).await.unwrap();
-    let rows: Vec<(i64, String, String)> =
-        sqlx::query_as("SELECT id, lines, taxes FROM invoices ORDER BY id")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(parsed(rows), moved_invoice_documents());
+    assert_moved_invoice_documents!(&mut conn);
     let left: Vec<(String,)> = sqlx::query_as(
         "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 \
          AND table_name IN ('invoice_lines', 'invoice_taxes')",
@@ -377,7 +381,5 @@ async fn invoice_lines_move_into_the_invoice_row_postgres() {
     .await
     .unwrap();
     assert!(left.is_empty(), "{left:?}");
-    conn.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .await
-        .unwrap();
+    drop_schema(conn, &schema).await;
 }
