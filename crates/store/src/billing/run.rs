@@ -181,10 +181,10 @@ fn charges_of(lines: Lines, tax: &TaxSettings) -> Result<Vec<Charge>, StoreError
 }
 
 /// The open daily rows of `due` accounts up to each one's period end, summed per line: the
-/// rows of days from its watermark on, then its late rows (two statements per chunk of
-/// accounts: one `UNION ALL` of both, grouped, took half as long again). Each is driven by the
-/// accounts (`CROSS JOIN` keeps SQLite's planner from turning the join around) and reads by a
-/// seek on `bill_days_account`: never the billed history.
+/// rows of days from its watermark on, then its late rows, each read by a seek on
+/// `bill_days_account`: never the billed history. SQLite steps them itself
+/// ([`open_rows_sqlite`]); PostgreSQL groups them in two statements per chunk of accounts (one
+/// `UNION ALL` of both, grouped, took half as long again), each driven by the accounts.
 async fn read_open_rows(
     tx: &mut Tx,
     t: TenantId,
@@ -250,8 +250,9 @@ async fn read_open_rows(
 
 /// [`read_open_rows`] on SQLite: the same rows by the same index seeks, one account at a time,
 /// summed here instead of by `GROUP BY`. The grouped statement spent most of its time sorting
-/// 25 rows per account and handing each group over as an owned row; stepped in place, a row
-/// costs a few string compares and the only allocations are one per line.
+/// 25 rows per account and handing each group over as an owned row; stepped in place from the
+/// covering index, a row costs a hash and a comparison of borrowed strings, and the only
+/// allocations are one per line.
 fn open_rows_sqlite(
     db: &rusqlite::Connection,
     t: TenantId,
