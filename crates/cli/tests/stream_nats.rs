@@ -467,9 +467,17 @@ async fn a_worker_killed_mid_stream_loses_nothing_and_charges_nothing_twice() {
 
         let w = start(&n, s, &t, 4, 50, dead.path());
         wait_for(s, &t, count as i64, 0, what).await;
-        let again = w.counters.charged.load(Ordering::Relaxed);
+        let again = w.counters.charged.load(Ordering::Relaxed) as i64;
+        let duplicates = w.counters.duplicate.load(Ordering::Relaxed) as i64;
         w.stop().await;
-        assert_eq!(again as i64, count as i64 - before, "{what}");
+        // A batch whose COMMIT was already sent when the task was aborted still commits, on
+        // PostgreSQL possibly after `before` was read; the new worker then meets those records
+        // again as duplicates (not acknowledged, so redelivered). It charges everything else.
+        let late = count as i64 - before - again;
+        assert!(
+            (0..=duplicates).contains(&late),
+            "{what}: {again} charged after the kill, {before} before it, {duplicates} duplicates"
+        );
         let all: Vec<usize> = (0..count).collect();
         assert_eq!(
             s.cdr_totals(t.id).await.unwrap(),
