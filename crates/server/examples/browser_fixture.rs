@@ -174,7 +174,15 @@ async fn seed(store: &Store) -> Res<()> {
 /// ingest endpoint.
 async fn ingest(url: &str) -> Res<()> {
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai")?);
+    // Half an hour ago, but never before the tenant's midnight: the dashboard counts today's
+    // calls, and a run just after midnight in Shanghai (16:00 UTC) put them on yesterday.
+    let midnight = now.start_of_day()?;
     let earlier = now.checked_sub(jiff::Span::new().minutes(30))?;
+    let earlier = if earlier.timestamp() < midnight.timestamp() {
+        midnight
+    } else {
+        earlier
+    };
     let start = earlier.strftime("%Y-%m-%d %H:%M:%S").to_string();
     let csv = [
         asterisk_row("fx.1", "13800138000", "01088886666", &start, 61),
