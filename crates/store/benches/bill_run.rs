@@ -183,8 +183,9 @@ async fn seed(path: &Path, accounts: usize, days: usize) -> i64 {
     rows.0
 }
 
-/// The daily rows of a seeded file given by `TOLL_BENCH_SEED`, after checking it is one: a
-/// wrong path or a file seeded for another size stops the bench with the reason.
+/// The daily rows of a seeded file given by `TOLL_BENCH_SEED`, after checking it is one (a
+/// wrong path or a file seeded for another size stops the bench with the reason) and bringing
+/// it to this build's schema, so the time printed for a kept seed includes its migrations.
 async fn count_rows(path: &Path, accounts: usize) -> i64 {
     assert!(
         path.is_file(),
@@ -202,7 +203,7 @@ async fn count_rows(path: &Path, accounts: usize) -> i64 {
                     path.display()
                 )
             });
-    // A file seeded by an earlier build gets this build's schema (once: it is changed in place).
+    // Changed in place, once: the next run finds nothing to migrate.
     s.migrate().await.unwrap();
     s.close().await;
     assert_eq!(
