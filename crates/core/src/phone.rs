@@ -73,6 +73,14 @@ const SCRATCH_LEN: usize = 2 * MAX_NUMBER_LEN;
 /// Carrier-selection / IP-dial prefixes that are stripped before number analysis
 /// (libphonenumber's CN `nationalPrefixForParsing`).
 const IP_PREFIXES: [&[u8]; 5] = [b"17951", b"17911", b"17909", b"12593", b"10193"];
+// `strip_ip_prefix` relies on it.
+const _: () = {
+    let mut i = 0;
+    while i < IP_PREFIXES.len() {
+        assert!(IP_PREFIXES[i][0] == b'1');
+        i += 1;
+    }
+};
 
 /// What a normalised number is, which decides how it is rated and whether it has an E.164 form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -331,6 +339,11 @@ fn strip_ip_prefix(d: &[u8]) -> &[u8] {
     if is_mobile(d) {
         // `17951012345` is (syntactically) a mobile number; normalised mobiles must parse back
         // to themselves.
+        return d;
+    }
+    // Every IP-dial prefix starts with `1`: numbers that do not (fixed lines, international)
+    // skip the comparisons.
+    if d.first() != Some(&b'1') {
         return d;
     }
     for prefix in IP_PREFIXES {

@@ -195,9 +195,9 @@ pub fn fixed_ratio_round_64(
         return None;
     }
     let (num, den) = if decimals >= scale {
-        (num.checked_mul(10i64.checked_pow(decimals - scale)?)?, den)
+        (num.checked_mul(pow10_64(decimals - scale)?)?, den)
     } else {
-        (num, den.checked_mul(10i64.checked_pow(scale - decimals)?)?)
+        (num, den.checked_mul(pow10_64(scale - decimals)?)?)
     };
     let (q, r) = (num.div_euclid(den), num.rem_euclid(den));
     if r == 0 {
@@ -213,6 +213,22 @@ pub fn fixed_ratio_round_64(
             std::cmp::Ordering::Equal => q,
         },
     })
+}
+
+/// `10^e` from a table (`checked_pow` is a loop, and this runs for every rated call); `None`
+/// beyond `i64`.
+#[inline]
+fn pow10_64(e: u32) -> Option<i64> {
+    const POW10: [i64; 19] = {
+        let mut t = [1i64; 19];
+        let mut i = 1;
+        while i < 19 {
+            t[i] = t[i - 1] * 10;
+            i += 1;
+        }
+        t
+    };
+    POW10.get(usize::try_from(e).ok()?).copied()
 }
 
 /// [`fixed_ratio_round`] in 128 bits, for totals beyond 64 bits (`den > 0`).
@@ -239,6 +255,13 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn the_power_table_is_checked_pow() {
+        for e in 0..40 {
+            assert_eq!(pow10_64(e), 10i64.checked_pow(e), "10^{e}");
+        }
     }
 
     #[test]
