@@ -436,7 +436,7 @@ impl<'t> Ctx<'t, '_> {
     #[inline]
     fn day(&self, days: i64) -> Day {
         match self.tariff.day_timings.as_ref().and_then(|t| t.get(days)) {
-            Some(mask) => Day::Timings(mask),
+            Some((class, mask)) => Day::Timings { class, mask },
             None => Day::Date(civil_from_days(days), days),
         }
     }
@@ -507,8 +507,9 @@ impl<'t> Ctx<'t, '_> {
 /// A local day as the band scan sees it.
 #[derive(Clone, Copy)]
 enum Day {
-    /// Bit `k` set when timing `k` matches (from [`crate::tariff::DayTimings`]).
-    Timings(u64),
+    /// The day's class, and bit `k` set when timing `k` matches (from
+    /// [`crate::tariff::DayTimings`]).
+    Timings { class: u16, mask: u64 },
     /// The civil date and day number, matched timing by timing.
     Date(toll_core::civil::CivilDate, i64),
 }
@@ -518,7 +519,7 @@ impl Day {
     fn matches(&self, t: &Tariff, timing: u32) -> bool {
         match self {
             // `DayTimings` exists only for tariffs with at most 64 timings.
-            Day::Timings(mask) => (mask >> timing) & 1 == 1,
+            Day::Timings { mask, .. } => (mask >> timing) & 1 == 1,
             Day::Date(date, days) => {
                 t.timings[timing as usize].matches_date(date, *days, &t.calendars)
             }
@@ -528,10 +529,26 @@ impl Day {
 
 /// The active row of a binding on a date at a time of day, and the time of day at which the
 /// active row changes next (`NANOS_PER_DAY` = midnight).
+#[inline]
 fn active_row(t: &Tariff, b: &Schedule, day: &Day, tod: i64) -> Option<(usize, i64)> {
+    if let Day::Timings { class, .. } = *day
+        && let Some(&i) = b.days.get(usize::from(class))
+        && let Some(bands) = t.day_bands.get(i as usize)
+    {
+        return bands.at(tod);
+    }
+    scan_rows(b, tod, |timing| day.matches(t, timing))
+}
+
+/// [`active_row`] by scanning the schedule's rows; `matches(timing)` tells which apply today.
+pub(crate) fn scan_rows(
+    b: &Schedule,
+    tod: i64,
+    matches: impl Fn(u32) -> bool,
+) -> Option<(usize, i64)> {
     let mut best: Option<usize> = None;
     for (i, r) in b.rows.iter().enumerate() {
-        if !day.matches(t, r.timing) {
+        if !matches(r.timing) {
             continue;
         }
         if r.start <= tod {
@@ -566,7 +583,12 @@ fn active_row(t: &Tariff, b: &Schedule, day: &Day, tod: i64) -> Option<(usize, i
 /// money scale) per rate unit, divided once. Integers only: no rounding can creep in.
 #[derive(Debug, Clone, Default)]
 struct Accum {
-    parts: SmallVec<[(i64, i128); 2]>,
+    /// The first rate unit added (0: none yet) and its sum. Nearly every call has one unit,
+    /// which then never touches `rest`.
+    unit: i64,
+    num: i128,
+    /// Further units, in the order they were first added.
+    rest: SmallVec<[(i64, i128); 1]>,
 }
 
 impl Accum {
@@ -578,36 +600,50 @@ impl Accum {
         self.add_nonzero(unit, numerator)
     }
 
+    #[inline]
     fn add_nonzero(&mut self, unit: i64, numerator: i128) -> Result<(), RateError> {
-        for (u, n) in self.parts.iter_mut() {
+        if self.unit == unit {
+            self.num = self.num.checked_add(numerator).ok_or_else(overflow)?;
+            return Ok(());
+        }
+        if self.unit == 0 {
+            (self.unit, self.num) = (unit, numerator);
+            return Ok(());
+        }
+        self.add_other(unit, numerator)
+    }
+
+    fn add_other(&mut self, unit: i64, numerator: i128) -> Result<(), RateError> {
+        for (u, n) in self.rest.iter_mut() {
             if *u == unit {
-                *n = n.checked_add(numerator).ok_or(RateError::Overflow)?;
+                *n = n.checked_add(numerator).ok_or_else(overflow)?;
                 return Ok(());
             }
         }
-        self.parts.push((unit, numerator));
+        self.rest.push((unit, numerator));
         Ok(())
     }
 
     /// (numerator, common denominator) of the sum.
     fn ratio(&self) -> Result<(i128, i128), RateError> {
-        match self.parts.as_slice() {
-            [] => Ok((0, 1)),
-            [(u, n)] => Ok((*n, i128::from(*u))),
-            parts => {
-                let mut l: i128 = 1;
-                for &(u, _) in parts {
-                    let u = i128::from(u);
-                    l = l.checked_mul(u / gcd(l, u)).ok_or(RateError::Overflow)?;
-                }
-                let mut num: i128 = 0;
-                for &(u, n) in parts {
-                    let part = mul(n, l / i128::from(u)).ok_or(RateError::Overflow)?;
-                    num = num.checked_add(part).ok_or(RateError::Overflow)?;
-                }
-                Ok((num, l))
-            }
+        if self.unit == 0 {
+            return Ok((0, 1));
         }
+        if self.rest.is_empty() {
+            return Ok((self.num, i128::from(self.unit)));
+        }
+        let parts = || std::iter::once((self.unit, self.num)).chain(self.rest.iter().copied());
+        let mut l: i128 = 1;
+        for (u, _) in parts() {
+            let u = i128::from(u);
+            l = l.checked_mul(u / gcd(l, u)).ok_or_else(overflow)?;
+        }
+        let mut num: i128 = 0;
+        for (u, n) in parts() {
+            let part = mul(n, l / i128::from(u)).ok_or_else(overflow)?;
+            num = num.checked_add(part).ok_or_else(overflow)?;
+        }
+        Ok((num, l))
     }
 }
 
@@ -639,18 +675,24 @@ struct Terms {
 }
 
 impl Terms {
+    /// The terms of one destination rate.
+    #[inline]
+    fn single(t: &Tariff, terms: u32) -> Terms {
+        let dr = &t.terms[terms as usize];
+        Terms {
+            rounding: dr.rounding,
+            free_cap: dr.free_cap_fx,
+            min_cost: dr.min_cost_fx,
+            disconnect_cap: dr.disconnect_cap,
+        }
+    }
+
     fn of(t: &Tariff, pieces: &[Piece]) -> Terms {
         // Usually every piece has the same terms (one destination rate, several rate groups).
         if let Some(p) = pieces.first()
             && pieces.iter().all(|q| q.terms == p.terms)
         {
-            let dr = &t.terms[p.terms as usize];
-            return Terms {
-                rounding: dr.rounding,
-                free_cap: dr.free_cap_fx,
-                min_cost: dr.min_cost_fx,
-                disconnect_cap: dr.disconnect_cap,
-            };
+            return Terms::single(t, p.terms);
         }
         let mut terms = Terms {
             rounding: Rounding {
@@ -734,10 +776,12 @@ impl Terms {
         connect_fee: i128,
         scale: u32,
     ) -> Option<(Decimal, bool, bool)> {
-        let (n, den) = match acc.parts.as_slice() {
-            [] => (0i64, 1i64),
-            [(u, n)] => (i64::try_from(*n).ok()?, *u),
-            _ => return None,
+        if !acc.rest.is_empty() {
+            return None;
+        }
+        let (n, den) = match acc.unit {
+            0 => (0i64, 1i64),
+            u => (i64::try_from(acc.num).ok()?, u),
         };
         let mut num = n.checked_add(i64::try_from(connect_fee).ok()?.checked_mul(den)?)?;
         let mut floored = false;
@@ -760,6 +804,13 @@ impl Terms {
         let cost = Decimal::try_new(q, d).ok()?;
         Some((cost, false, floored))
     }
+}
+
+/// The overflow error, made only on the error path: a `RateError` built eagerly for
+/// `ok_or` is dropped on every success (it has boxed variants, so the drop is a call).
+#[cold]
+fn overflow() -> RateError {
+    RateError::Overflow
 }
 
 fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
@@ -785,9 +836,23 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let start_ns = i64::try_from(ev.start.as_nanosecond()).map_err(|_| RateError::Overflow)?;
     let callee = tariff.callee(ev.destination)?;
     let (carrier, carrier_outcome) = tariff.carrier_of(ev, &callee);
-    let tenant = tariff.string_id(ev.tenant);
-    let category = tariff.string_id(ev.category);
-    let subject = tariff.string_id(ev.subject);
+    // Profiles by subject text in one probe when the tariff allows it, else by interned ids.
+    let found = (tariff.subjects.as_ref()).and_then(|t| t.find(ev.tenant, ev.category, ev.subject));
+    let (tenant, category, keys) = match found {
+        Some((scope, line)) => (
+            scope.tenant_id,
+            scope.category_id,
+            [Some(line), None, None, None],
+        ),
+        None => {
+            let tenant = tariff.string_id(ev.tenant);
+            let category = tariff.string_id(ev.category);
+            let subject = tariff.string_id(ev.subject);
+            let own = tariff.subject_keys(tenant, category, subject, carrier);
+            let any = tariff.subject_keys(tenant, category, tariff.any_id, carrier);
+            (tenant, category, [own[0], own[1], any[0], any[1]])
+        }
+    };
     let ctx = Ctx {
         band_memo: std::cell::Cell::new(None),
         tariff,
@@ -798,11 +863,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         carrier,
     };
 
-    let own = tariff.subject_keys(tenant, category, subject, carrier);
-    let any = tariff.subject_keys(tenant, category, tariff.any_id, carrier);
-    let keys = [own[0], own[1], any[0], any[1]];
-    let no_profile =
-        |at: i64| no_profile(tariff, ev, [tenant, category, subject, carrier], ctx.ts(at));
+    let no_profile = |at: i64| no_profile(tariff, ev, [tenant, category, carrier], ctx.ts(at));
 
     // Profile segments: split where the activation in force changes (voice only).
     let total = ev.usage;
@@ -858,6 +919,8 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         seg_start = next;
     }
 
+    // A slice: indexing the `SmallVec` itself re-checks where its items live every time.
+    let segments = segments.as_slice();
     let first = segments[0];
     let mut rated = Rated {
         cost: Decimal::ZERO,
@@ -891,6 +954,8 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let mut seg_i = 0usize;
     // SMS and data are priced by the band active at their start, for their whole usage.
     let mut fixed_band: Option<usize> = None;
+    // Whether the pieces have different destination-rate terms (caps, rounding).
+    let mut mixed_terms = false;
     while p < total {
         while segments[seg_i].end <= p && seg_i + 1 < segments.len() {
             seg_i += 1;
@@ -932,17 +997,18 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         let rated_len = dur
             .checked_add(inc - 1)
             .map(|x| x / inc * inc)
-            .ok_or(RateError::Overflow)?;
+            .ok_or_else(overflow)?;
         let real = (p.saturating_add(rated_len)).min(total) - p;
         let numerator = if group.unit == 0 {
             0
         } else {
-            mul(group.rate_fx, i128::from(rated_len)).ok_or(RateError::Overflow)?
+            mul(group.rate_fx, i128::from(rated_len)).ok_or_else(overflow)?
         };
         acc.add(group.unit, numerator)?;
         if rated.pieces.len() >= MAX_PIECES {
             return Err(RateError::TooManyPieces);
         }
+        mixed_terms |= rated.pieces.first().is_some_and(|f| f.terms != row.terms);
         rated.pieces.push(Piece {
             offset: p,
             real,
@@ -963,10 +1029,18 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         p = p.saturating_add(rated_len);
     }
 
-    let first_rate = &tariff.rates[rated.pieces[0].rate as usize];
+    // The loop ran at least once (`total > 0`).
+    let (first_rate, first_terms) = match rated.pieces.first() {
+        Some(p) => (&tariff.rates[p.rate as usize], p.terms),
+        None => return Err(RateError::Overflow),
+    };
     rated.connect_fee = first_rate.rows[0].connect_fee;
     let connect_fx = first_rate.rows[0].connect_fx;
-    let terms = Terms::of(tariff, &rated.pieces);
+    let terms = if mixed_terms {
+        Terms::of(tariff, &rated.pieces)
+    } else {
+        Terms::single(tariff, first_terms)
+    };
     let (cost, capped, floored) = terms.total(&acc, connect_fx, tariff.money_scale)?;
     rated.cost = cost;
     rated.capped = capped;
@@ -979,8 +1053,9 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
 /// Why no profile rates the event: a carrier-specific tariff that does not know the callee's
 /// carrier, or none at all.
 #[cold]
-fn no_profile(tariff: &Tariff, ev: &Event<'_>, ids: [u32; 4], at: Timestamp) -> RateError {
-    let [tenant, category, subject, carrier] = ids;
+fn no_profile(tariff: &Tariff, ev: &Event<'_>, ids: [u32; 3], at: Timestamp) -> RateError {
+    let [tenant, category, carrier] = ids;
+    let subject = tariff.string_id(ev.subject);
     if carrier == NONE
         && (tariff.has_carrier_specific(tenant, category, subject)
             || tariff.has_carrier_specific(tenant, category, tariff.any_id))
@@ -1040,7 +1115,7 @@ pub fn max_usage(
         let cost_at = |j: i64| -> Result<Decimal, RateError> {
             let mut a = acc.clone();
             if group.unit != 0 {
-                let n = mul(group.rate_fx, i128::from(j * inc)).ok_or(RateError::Overflow)?;
+                let n = mul(group.rate_fx, i128::from(j * inc)).ok_or_else(overflow)?;
                 a.add(group.unit, n)?;
             }
             Ok(terms.total(&a, connect_fx, tariff.money_scale)?.0)

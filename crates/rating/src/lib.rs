@@ -4,12 +4,14 @@
 //! a [`Tariff`] with a prefix trie, per-plan destination bindings and time bands, and then rated
 //! with [`rate`] and [`max_usage`]: pure functions, allocation-light, exact decimal arithmetic.
 
+mod bands;
 pub mod carriers;
 pub mod def;
 pub mod diag;
 pub mod engine;
 pub mod event_text;
 pub mod source;
+mod subjects;
 pub mod tariff;
 pub mod trie;
 pub mod view;

@@ -14,9 +14,12 @@ use toll_core::civil::{CivilDate, days_from_civil};
 use toll_core::rounding::{Rounding, RoundingMethod};
 use toll_core::usage::DurationForm;
 
+use crate::bands::{BandTables, DayBands};
 use crate::carriers::NumberRanges;
 use crate::def::{MaxCostStrategy, Numbering, Selector, TariffDef, ZoneDef};
 use crate::diag::{Diagnostics, Pos};
+use crate::engine::scan_rows;
+use crate::subjects::SubjectTable;
 use crate::trie::{FrozenTrie, MAX_MATCHES, PrefixIndex, PrefixTrie};
 
 pub(crate) const NONE: u32 = u32::MAX;
@@ -121,6 +124,9 @@ impl Timing {
 #[derive(Debug, Clone)]
 pub(crate) struct DayTimings {
     first_day: i64,
+    /// Each day's class: days on which the same timings match share one.
+    classes: Box<[u16]>,
+    /// Per class, bit `k` set when timing `k` matches.
     masks: Box<[u64]>,
 }
 
@@ -131,25 +137,47 @@ impl DayTimings {
         }
         let first_day = days_from_civil(2000, 1, 1);
         let end = days_from_civil(2100, 1, 1);
-        let masks = (first_day..end)
-            .map(|days| {
-                let date = toll_core::civil::civil_from_days(days);
-                timings
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| t.matches_date(&date, days, calendars))
-                    .fold(0u64, |m, (k, _)| m | 1 << k)
-            })
-            .collect();
-        Some(DayTimings { first_day, masks })
+        let mut masks: Vec<u64> = Vec::new();
+        let mut class_of: FxHashMap<u64, u16> = FxHashMap::default();
+        let mut classes = Vec::with_capacity(usize::try_from(end - first_day).unwrap_or(0));
+        for days in first_day..end {
+            let date = toll_core::civil::civil_from_days(days);
+            let mask = timings
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.matches_date(&date, days, calendars))
+                .fold(0u64, |m, (k, _)| m | 1 << k);
+            let class = match class_of.get(&mask) {
+                Some(&c) => c,
+                None => {
+                    // 36,525 days cannot have more than 65,536 distinct sets.
+                    let c = u16::try_from(masks.len()).ok()?;
+                    masks.push(mask);
+                    class_of.insert(mask, c);
+                    c
+                }
+            };
+            classes.push(class);
+        }
+        Some(DayTimings {
+            first_day,
+            classes: classes.into(),
+            masks: masks.into(),
+        })
     }
 
-    /// Bit `k` set when timing `k` matches the local day `days` (since the epoch), if the
-    /// window covers it.
+    /// The class of the local day `days` (since the epoch) and its timings (bit `k` set when
+    /// timing `k` matches), if the window covers it.
     #[inline]
-    pub(crate) fn get(&self, days: i64) -> Option<u64> {
+    pub(crate) fn get(&self, days: i64) -> Option<(u16, u64)> {
         let i = usize::try_from(days.wrapping_sub(self.first_day)).ok()?;
-        self.masks.get(i).copied()
+        let class = *self.classes.get(i)?;
+        Some((class, self.masks[usize::from(class)]))
+    }
+
+    /// The timings of each class.
+    pub(crate) fn class_masks(&self) -> &[u64] {
+        &self.masks
     }
 }
 
@@ -188,6 +216,8 @@ pub(crate) struct Schedule {
     pub rows: Box<[SchedRow]>,
     /// Rank of the highest row weight.
     pub max_rank: u32,
+    /// Day class → index into `Tariff::day_bands` (`NONE`, or empty: scan the rows).
+    pub days: Box<[u32]>,
 }
 
 /// What row `i` of a binding charges: `Tariff::row_terms[first + i]`.
@@ -303,11 +333,15 @@ pub struct Tariff {
     pub(crate) timings: Vec<Timing>,
     pub(crate) calendars: Vec<Calendar>,
     pub(crate) day_timings: Option<DayTimings>,
+    /// Band tables of (schedule, day class) pairs; see [`crate::bands`].
+    pub(crate) day_bands: Box<[DayBands]>,
     pub(crate) plans: Vec<Plan>,
     pub(crate) schedules: Vec<Schedule>,
     pub(crate) row_terms: Vec<RowTerms>,
     pub(crate) strings: FxHashMap<Box<str>, u32>,
     pub(crate) profiles: FxHashMap<ProfileKey, Box<[Activation]>>,
+    /// The same profiles by subject text, when none is carrier-specific.
+    pub(crate) subjects: Option<SubjectTable>,
     pub(crate) ranges: Arc<NumberRanges>,
     /// Range-table carrier index → interned id of its slug.
     pub(crate) range_carrier_ids: Vec<u32>,
@@ -947,6 +981,7 @@ impl Compiler {
                         self.schedules.push(Schedule {
                             rows: sched,
                             max_rank,
+                            days: Box::new([]),
                         });
                         id
                     }
@@ -1141,6 +1176,7 @@ impl Compiler {
             profiles: self.profile_count,
         };
         let has_carrier_profiles = self.profiles.keys().any(|k| k.3 != NONE);
+        let subjects = SubjectTable::build(&self.profiles, &string_list, any_id);
         let mut dest_sets: Vec<Box<[u32]>> = Vec::new();
         let encoded = self.prefixes.map_values(|set| {
             if set.len() == 1 {
@@ -1152,6 +1188,20 @@ impl Compiler {
         });
         let prefixes = FrozenTrie::freeze(&encoded);
         let prefix_index = PrefixIndex::build(&encoded);
+        let day_timings = DayTimings::build(&self.timings, &self.calendars);
+        let mut schedules = self.schedules;
+        let day_bands = match &day_timings {
+            Some(dt) => {
+                let tables = BandTables::build(&schedules, dt.class_masks(), |sched, mask, tod| {
+                    scan_rows(sched, tod, |k| (mask >> k) & 1 == 1)
+                });
+                for (sched, days) in schedules.iter_mut().zip(tables.by_schedule) {
+                    sched.days = days;
+                }
+                tables.days
+            }
+            None => Box::new([]),
+        };
         Tariff {
             name: def.name.clone(),
             currency: def.currency,
@@ -1165,11 +1215,12 @@ impl Compiler {
             drs: self.drs,
             terms: self.terms,
             money_scale: scale,
-            day_timings: DayTimings::build(&self.timings, &self.calendars),
+            day_timings,
+            day_bands,
             timings: self.timings,
             calendars: self.calendars,
             plans: self.plans,
-            schedules: self.schedules,
+            schedules,
             row_terms: self.row_terms,
             strings,
             profiles: self
@@ -1177,6 +1228,7 @@ impl Compiler {
                 .into_iter()
                 .map(|(k, v)| (k, v.into_boxed_slice()))
                 .collect(),
+            subjects,
             ranges: self.ranges,
             range_carrier_ids,
             any_id,
