@@ -595,36 +595,44 @@ impl PrefixIndex {
     /// Calls `f(prefix_len, value)` for every prefix of `number` present, shortest first.
     #[inline]
     fn each_match(&self, number: &[u8], mut f: impl FnMut(usize, u32)) {
-        let mask = self.lens_for(number);
-        let mut v = 0u64;
+        let mut mask = self.lens_for(number);
         let head = number.get(..self.max_len).unwrap_or(number);
-        // First the keys of every candidate length, each bucket's load started at once (the
-        // buckets are megabytes of random cache lines): the misses overlap instead of each
-        // waiting behind the compare of the one before.
-        let mut keys = [0u64; MAX_HASHED_LEN];
-        let mut n = 0;
-        let mut warm = 0u64;
+        // values[len] = the first `len` digits as a number (`max_len` ≤ `MAX_HASHED_LEN`).
+        let mut values = [0u64; MAX_HASHED_LEN + 1];
+        let mut v = 0u64;
+        let mut digits = 0;
         for (i, &b) in head.iter().enumerate() {
             let d = b.wrapping_sub(b'0');
             if d > 9 {
                 break; // every prefix is digits: nothing longer can match
             }
             v = v * 10 + u64::from(d);
-            let len = i + 1;
-            if (mask >> len) & 1 == 0 || n == MAX_HASHED_LEN {
-                continue;
-            }
-            let key = (len as u64) << 59 | v;
-            warm ^= self.buckets[self.slot(key)].keys[0];
-            keys[n] = key;
-            n += 1;
+            values[i + 1] = v;
+            digits = i + 1;
         }
-        for &key in &keys[..n] {
-            if let Some(value) = self.get(key) {
-                f((key >> 59) as usize, value);
+        // Lengths 1..=digits only (`digits` ≤ `MAX_HASHED_LEN` < 31).
+        mask &= (2u32 << digits) - 2;
+        let key = |len: usize| (len as u64) << 59 | values[len];
+        // Every candidate's bucket load first (the buckets are megabytes of random cache
+        // lines): the misses overlap instead of each waiting behind the data-dependent compare
+        // of the length before it.
+        let mut warm = 0u64;
+        let mut m = mask;
+        while m != 0 {
+            let len = m.trailing_zeros() as usize;
+            m &= m - 1;
+            warm ^= self.buckets[self.slot(key(len))].keys[0];
+        }
+        // Then the compares, shortest first.
+        let mut m = mask;
+        while m != 0 {
+            let len = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if let Some(value) = self.get(key(len)) {
+                f(len, value);
             }
         }
-        // Keeps the early loads: without a use the compiler drops them.
+        // Keeps the early loads: without a use the compiler would drop them.
         std::hint::black_box(warm);
     }
 }
