@@ -136,25 +136,22 @@ fn same(a: &str, b: &str) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    if a.len() <= 16 {
-        if let (Some(a0), Some(b0), Some(a1), Some(b1)) = (
-            a.first_chunk::<8>(),
-            b.first_chunk::<8>(),
-            a.last_chunk::<8>(),
-            b.last_chunk::<8>(),
-        ) {
-            return a0 == b0 && a1 == b1;
-        }
-        if let (Some(a0), Some(b0), Some(a1), Some(b1)) = (
-            a.first_chunk::<4>(),
-            b.first_chunk::<4>(),
-            a.last_chunk::<4>(),
-            b.last_chunk::<4>(),
-        ) {
-            return a0 == b0 && a1 == b1;
-        }
+    if a.len() <= 16
+        && let Some(eq) = ends_eq::<8>(a, b).or_else(|| ends_eq::<4>(a, b))
+    {
+        return eq;
     }
     a == b
+}
+
+/// Whether the first and the last `N` bytes agree, if both strings have `N` (for equal
+/// lengths up to `2 N` that is equality).
+#[inline]
+fn ends_eq<const N: usize>(a: &[u8], b: &[u8]) -> Option<bool> {
+    Some(
+        a.first_chunk::<N>()? == b.first_chunk::<N>()?
+            && a.last_chunk::<N>()? == b.last_chunk::<N>()?,
+    )
 }
 
 impl SubjectTable {
@@ -290,6 +287,13 @@ mod tests {
         assert_eq!(only_own.len(), 2);
     }
 
+    /// The plan of the first activation the table finds for an event's text.
+    fn first_plan(table: &SubjectTable, t: &str, c: &str, s: &str) -> Option<u32> {
+        table
+            .find(t, c, s)
+            .and_then(|(_, line)| line.first().map(|a| a.plan))
+    }
+
     #[test]
     fn the_table_finds_a_subject_or_its_any_and_nothing_else() {
         let strings: Vec<Box<str>> = ["t", "call", "alice", ANY, "sms"]
@@ -301,11 +305,7 @@ mod tests {
         profiles.insert((0, 1, 3, NONE), vec![act(i64::MIN, 8)]);
         profiles.insert((0, 4, 2, NONE), vec![act(i64::MIN, 9)]);
         let table = SubjectTable::build(&profiles, &strings, 3).expect("no carrier profiles");
-        let plan = |t: &str, c: &str, s: &str| {
-            table
-                .find(t, c, s)
-                .and_then(|(_, line)| line.first().map(|a| a.plan))
-        };
+        let plan = |t: &str, c: &str, s: &str| first_plan(&table, t, c, s);
         assert_eq!(plan("t", "call", "alice"), Some(7));
         assert_eq!(plan("t", "call", "bob"), Some(8));
         assert_eq!(plan("t", "call", ANY), Some(8));
@@ -331,11 +331,7 @@ mod tests {
         }
         let table = SubjectTable::build(&many, &strings, 3).expect("no carrier profiles");
         assert!(table.scopes.len() > LINEAR_SCOPES);
-        let plan = |t: &str, c: &str, s: &str| {
-            table
-                .find(t, c, s)
-                .and_then(|(_, line)| line.first().map(|a| a.plan))
-        };
+        let plan = |t: &str, c: &str, s: &str| first_plan(&table, t, c, s);
         assert_eq!(plan("t", "call", "alice"), Some(7));
         assert_eq!(plan("tenant7", "call", "bob"), Some(107));
         assert_eq!(plan("tenant19", "call", ANY), Some(119));

@@ -671,17 +671,24 @@ mod tests {
         assert_eq!(t.len(), 4);
     }
 
+    /// The trie and the hashed index of digit-only `prefixes` (value = position).
+    fn both_indexes(
+        prefixes: &[String],
+    ) -> Result<(FrozenTrie, PrefixIndex), proptest::test_runner::TestCaseError> {
+        let mut idx: PrefixTrie<u32> = PrefixTrie::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            let _ = idx.entry(p.as_bytes(), || i as u32);
+        }
+        let hashed = PrefixIndex::build(&idx).ok_or_else(|| {
+            proptest::test_runner::TestCaseError::fail("digits-only prefixes are indexed")
+        })?;
+        Ok((FrozenTrie::freeze(&idx), hashed))
+    }
+
     proptest::proptest! {
         #[test]
         fn hashed_index_agrees_with_trie(prefixes in proptest::collection::vec("[0-9]{1,9}", 1..60), number in "[0-9]{0,14}[+a]?[0-9]{0,3}") {
-            let mut idx: PrefixTrie<u32> = PrefixTrie::new();
-            for (i, p) in prefixes.iter().enumerate() {
-                let _ = idx.entry(p.as_bytes(), || i as u32);
-            }
-            let frozen = FrozenTrie::freeze(&idx);
-            let Some(hashed) = PrefixIndex::build(&idx) else {
-                return Err(proptest::test_runner::TestCaseError::fail("digits-only prefixes are indexed"));
-            };
+            let (frozen, hashed) = both_indexes(&prefixes)?;
             let (mut l1, mut v1) = ([0u8; MAX_MATCHES], [0u32; MAX_MATCHES]);
             let (mut l2, mut v2) = ([0u8; MAX_MATCHES], [0u32; MAX_MATCHES]);
             let n1 = frozen.matches(number.as_bytes(), &mut l1, &mut v1);
@@ -692,14 +699,7 @@ mod tests {
 
         #[test]
         fn hashed_longest_agrees_with_trie_on_numbers_under_prefixes(prefixes in proptest::collection::vec("[0-9]{1,7}", 1..60), pick in 0usize..60, suffix in "[0-9]{0,8}") {
-            let mut idx: PrefixTrie<u32> = PrefixTrie::new();
-            for (i, p) in prefixes.iter().enumerate() {
-                let _ = idx.entry(p.as_bytes(), || i as u32);
-            }
-            let frozen = FrozenTrie::freeze(&idx);
-            let Some(hashed) = PrefixIndex::build(&idx) else {
-                return Err(proptest::test_runner::TestCaseError::fail("digits-only prefixes are indexed"));
-            };
+            let (frozen, hashed) = both_indexes(&prefixes)?;
             let number = format!("{}{suffix}", prefixes[pick % prefixes.len()]);
             proptest::prop_assert_eq!(frozen.longest(number.as_bytes()), hashed.longest(number.as_bytes()));
         }
