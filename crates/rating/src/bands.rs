@@ -14,6 +14,8 @@ use crate::tariff::{NONE, Schedule};
 
 /// Band changes a table holds in one day; a day with more keeps the row scan.
 pub(crate) const POINTS: usize = 4;
+// `DayBands::at` compares the three starts after the first one.
+const _: () = assert!(POINTS == 4);
 /// Most (schedule, class) pairs tables are built for (4 bytes each).
 const MAX_PAIRS: usize = 1 << 22;
 
