@@ -1,16 +1,17 @@
-//! Whose rating profiles apply to an event, found from its tenant, category and subject text
-//! in one probe.
+//! Whose rating profiles apply to an event, found from its tenant, category and subject text.
 //!
 //! The general look-up interns the three strings (three hash probes) and then reads up to four
 //! profile lists (the subject's own and `*any`, each carrier-specific and not). For a tariff
 //! without carrier-specific profiles the answer depends on the three strings alone, so it is
-//! worked out once at compile time: one hash over the three strings finds the subject's
-//! *timeline*, its own activations and the `*any` ones that apply before its own begin, merged
-//! into one list. Events whose subject has no profile of its own (usually most of them: one
-//! subject per account) take a second probe for `*any`.
+//! worked out once at compile time: the tenant and category find their *scope* (usually by
+//! comparing a handful), and one hash of the subject finds its *timeline*: its own activations
+//! and the `*any` ones that apply before its own begin, merged into one list. Events whose
+//! subject has no profile of its own (usually most of them: one subject per account) take the
+//! scope's `*any` timeline.
 
 use std::hash::Hasher;
 
+use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHasher};
 
 #[cfg(test)]
@@ -44,61 +45,26 @@ struct Subject {
     timeline: Box<[Activation]>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    hash: u64,
-    /// Index into the table's list, `NONE` when empty.
-    index: u32,
-}
-
-/// Open addressing on the full 64-bit hash (compared before any string), linear probing.
-#[derive(Debug, Clone)]
-struct Slots {
-    slots: Box<[Slot]>,
-    mask: usize,
-}
+/// Indices into a list, by a hash of their text computed once per look-up; the caller
+/// compares the text.
+#[derive(Debug, Clone, Default)]
+struct Slots(HashTable<(u64, u32)>);
 
 impl Slots {
     fn build(hashes: impl ExactSizeIterator<Item = u64>) -> Slots {
-        let n = (hashes.len() * 2).next_power_of_two().max(4);
-        let mut slots = vec![
-            Slot {
-                hash: 0,
-                index: NONE
-            };
-            n
-        ];
-        let mask = n - 1;
+        let mut table = HashTable::with_capacity(hashes.len());
         for (i, hash) in hashes.enumerate() {
-            let mut at = hash as usize & mask;
-            while slots[at].index != NONE {
-                at = (at + 1) & mask;
-            }
-            slots[at] = Slot {
-                hash,
-                index: i as u32,
-            };
+            table.insert_unique(hash, (hash, i as u32), |&(h, _)| h);
         }
-        Slots {
-            slots: slots.into(),
-            mask,
-        }
+        Slots(table)
     }
 
     /// The first index stored under `hash` for which `is` holds.
     #[inline]
     fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
-        let mut at = hash as usize & self.mask;
-        loop {
-            let slot = self.slots[at];
-            if slot.index == NONE {
-                return None;
-            }
-            if slot.hash == hash && is(slot.index) {
-                return Some(slot.index);
-            }
-            at = (at + 1) & self.mask;
-        }
+        self.0
+            .find(hash, |&(h, i)| h == hash && is(i))
+            .map(|&(_, i)| i)
     }
 }
 
