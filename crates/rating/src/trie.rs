@@ -596,7 +596,12 @@ impl PrefixIndex {
     #[inline]
     fn each_match(&self, number: &[u8], mut f: impl FnMut(usize, u32)) {
         let mut mask = self.lens_for(number);
-        let head = number.get(..self.max_len).unwrap_or(number);
+        if mask == 0 {
+            return;
+        }
+        // Digits past the longest candidate length are never looked at.
+        let top = (31 - mask.leading_zeros()) as usize;
+        let head = number.get(..top).unwrap_or(number);
         // values[len] = the first `len` digits as a number (`max_len` ≤ `MAX_HASHED_LEN`).
         let mut values = [0u64; MAX_HASHED_LEN + 1];
         let mut v = 0u64;
