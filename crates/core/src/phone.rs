@@ -326,6 +326,11 @@ pub fn all_digits(s: &[u8]) -> bool {
 /// Rules 2 to 9 for a string of digits dialled without `+`: the normalised number is
 /// `prefix` + `body`, where `body` is a slice of `digits`.
 fn classify_digits(digits: &[u8]) -> (&'static [u8], &[u8], NumberKind) {
+    // The most common callee first: a mobile number is kept as it is (no IP-dial prefix is
+    // stripped from it, and every rule below that could apply starts with `0` or `8`).
+    if is_mobile(digits) {
+        return (b"", digits, NumberKind::Mobile);
+    }
     let d = strip_ip_prefix(digits);
     match d {
         [b'0', b'0', b'8', b'6', rest @ ..] => classify_cn_national(rest),

@@ -443,6 +443,7 @@ impl<'t> Ctx<'t, '_> {
 
     /// The band row active at `at` and the instant the active band next changes (a band of
     /// equal or higher weight starts, or local midnight).
+    #[inline]
     fn band_at(&self, b: &'t Schedule, at: i64) -> Option<(usize, i64)> {
         // Nothing changes between an instant and the end of its band (that is what `end`
         // means), so any later instant before that end has the same row and the same end.
@@ -453,6 +454,13 @@ impl<'t> Ctx<'t, '_> {
         {
             return Some((row, end));
         }
+        self.band_at_uncached(b, at)
+    }
+
+    /// [`Ctx::band_at`] when the remembered band does not answer: out of line, so the
+    /// remembered case (most pieces) costs no call.
+    #[inline(never)]
+    fn band_at_uncached(&self, b: &'t Schedule, at: i64) -> Option<(usize, i64)> {
         let (local, _, next_tr) = self.local(at);
         let (days, tod) = split_local(local);
         let day = self.day(days);
@@ -719,15 +727,28 @@ impl Terms {
     }
 
     /// Total of a call: connect fee + pieces, floored, capped, rounded once.
+    #[inline]
     fn total(
         &self,
         acc: &Accum,
         connect_fee: i128,
         scale: u32,
     ) -> Result<(Decimal, bool, bool), RateError> {
-        if let Some(r) = self.total_64(acc, connect_fee, scale) {
-            return Ok(r);
+        match self.total_64(acc, connect_fee, scale) {
+            Some(r) => Ok(r),
+            None => self.total_general(acc, connect_fee, scale),
         }
+    }
+
+    /// [`Terms::total`] in 128 bits with every rule: out of line, the common call never
+    /// needs it.
+    #[inline(never)]
+    fn total_general(
+        &self,
+        acc: &Accum,
+        connect_fee: i128,
+        scale: u32,
+    ) -> Result<(Decimal, bool, bool), RateError> {
         let (mut num, den) = acc.ratio()?;
         let over = || RateError::Overflow;
         num = num
