@@ -192,6 +192,7 @@ impl PhoneNumber {
     }
 
     /// The bytes [`PhoneNumber::raw`] would hold, as a slice of `dialled` (same checks, no copy).
+    #[inline]
     pub fn raw_borrowed(dialled: &str) -> Result<&[u8], PhoneError> {
         let s = dialled.trim_ascii();
         if s.is_empty() {
@@ -325,6 +326,7 @@ pub fn all_digits(s: &[u8]) -> bool {
 
 /// Rules 2 to 9 for a string of digits dialled without `+`: the normalised number is
 /// `prefix` + `body`, where `body` is a slice of `digits`.
+#[inline]
 fn classify_digits(digits: &[u8]) -> (&'static [u8], &[u8], NumberKind) {
     // The most common callee first: a mobile number is kept as it is (no IP-dial prefix is
     // stripped from it, and every rule below that could apply starts with `0` or `8`).

@@ -306,6 +306,9 @@ fn effective<'a>(keys: &[Option<&'a [Activation]>], at: i64) -> Option<&'a Activ
     None
 }
 
+/// A destination found for an event: (plan, destination, its binding, matched prefix length).
+type Resolved = (u32, DestRef, BindRef, u8);
+
 /// A stretch of the call under one profile activation, with its destination resolved.
 #[derive(Clone, Copy)]
 struct Segment<'a> {
@@ -338,14 +341,15 @@ impl<'t> Ctx<'t, '_> {
     }
 
     /// Destination binding for a plan at instant `at`, trying fallback subjects.
-    fn resolve(
-        &self,
-        act: &Activation,
-        number: &[u8],
-        at: i64,
-        depth: usize,
-        visited: &mut SmallVec<[u32; 8]>,
-    ) -> Option<(u32, DestRef, BindRef, u8)> {
+    #[inline]
+    fn resolve(&self, act: &Activation, number: &[u8], at: i64) -> Option<Resolved> {
+        self.resolve_in_plan(act, number, at)
+            .or_else(|| self.resolve_fallbacks(act, number, at, 0, &mut SmallVec::new()))
+    }
+
+    /// [`Ctx::resolve`] in the activation's own plan: its prefixes, then its `*any`.
+    #[inline]
+    fn resolve_in_plan(&self, act: &Activation, number: &[u8], at: i64) -> Option<Resolved> {
         let t = self.tariff;
         let plan = &t.plans[act.plan as usize];
         let (local, _, next_tr) = self.local(at);
@@ -394,6 +398,20 @@ impl<'t> Ctx<'t, '_> {
             chosen(any, band);
             return Some((act.plan, DestRef::Any, any, 0));
         }
+        None
+    }
+
+    /// [`Ctx::resolve`] through the activation's fallback subjects, `depth` levels down, each
+    /// subject tried once. Out of line: most events never need it.
+    #[inline(never)]
+    fn resolve_fallbacks(
+        &self,
+        act: &Activation,
+        number: &[u8],
+        at: i64,
+        depth: usize,
+        visited: &mut SmallVec<[u32; 8]>,
+    ) -> Option<Resolved> {
         if depth >= MAX_FALLBACK_DEPTH {
             return None;
         }
@@ -402,9 +420,13 @@ impl<'t> Ctx<'t, '_> {
                 continue;
             }
             visited.push(fs);
-            let keys = t.subject_keys(self.tenant, self.category, fs, self.carrier);
+            let keys = self
+                .tariff
+                .subject_keys(self.tenant, self.category, fs, self.carrier);
             if let Some(fa) = effective(&keys, at)
-                && let Some(found) = self.resolve(fa, number, at, depth + 1, visited)
+                && let Some(found) = self
+                    .resolve_in_plan(fa, number, at)
+                    .or_else(|| self.resolve_fallbacks(fa, number, at, depth + 1, visited))
             {
                 return Some(found);
             }
@@ -412,24 +434,30 @@ impl<'t> Ctx<'t, '_> {
         None
     }
 
+    /// (local ns, offset ns, next transition instant or `i64::MAX`). Inline for the event's
+    /// own offset (CGRateS tariffs); a named zone's rules are looked up out of line.
+    #[inline]
     fn local(&self, at: i64) -> (i64, i64, i64) {
-        // (local ns, offset ns, next transition instant or i64::MAX)
         match &self.tariff.zone {
             Zone::EventOffset => {
                 let off = i64::from(self.ev.offset.seconds()) * 1_000_000_000;
                 (at.saturating_add(off), off, i64::MAX)
             }
-            Zone::Named(tz) => {
-                let ts = self.ts(at);
-                let off = i64::from(tz.to_offset(ts).seconds()) * 1_000_000_000;
-                let next = tz
-                    .following(ts)
-                    .next()
-                    .and_then(|tr| i64::try_from(tr.timestamp().as_nanosecond()).ok())
-                    .unwrap_or(i64::MAX);
-                (at.saturating_add(off), off, next)
-            }
+            Zone::Named(tz) => self.local_in(tz, at),
         }
+    }
+
+    /// [`Ctx::local`] in the tariff's named time zone.
+    #[inline(never)]
+    fn local_in(&self, tz: &jiff::tz::TimeZone, at: i64) -> (i64, i64, i64) {
+        let ts = self.ts(at);
+        let off = i64::from(tz.to_offset(ts).seconds()) * 1_000_000_000;
+        let next = tz
+            .following(ts)
+            .next()
+            .and_then(|tr| i64::try_from(tr.timestamp().as_nanosecond()).ok())
+            .unwrap_or(i64::MAX);
+        (at.saturating_add(off), off, next)
     }
 
     /// Which timings match the local day `days`.
@@ -472,6 +500,7 @@ impl<'t> Ctx<'t, '_> {
     /// `next_tod` unless a clock change comes first. Remembers the answer when no clock
     /// change lies before its end.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn band_end(
         &self,
         b: &'t Schedule,
@@ -482,7 +511,25 @@ impl<'t> Ctx<'t, '_> {
         next_tod: i64,
         next_tr: i64,
     ) -> (usize, i64) {
-        let mut end = at.saturating_add(next_tod - tod);
+        let end = at.saturating_add(next_tod - tod);
+        if next_tr > end {
+            // No clock change before `end`: the answer holds for every instant up to it.
+            self.band_memo.set(Some((b, at, end, row)));
+            return (row, end);
+        }
+        self.band_end_across_transition(b, days, row, end, next_tr)
+    }
+
+    /// [`Ctx::band_end`] when a clock change (at `next_tr`) comes before the band's `end`.
+    #[inline(never)]
+    fn band_end_across_transition(
+        &self,
+        b: &'t Schedule,
+        days: i64,
+        row: usize,
+        mut end: i64,
+        next_tr: i64,
+    ) -> (usize, i64) {
         // A DST transition before that boundary moves the wall clock: re-read the bands there
         // and split only if the band or the day really changes.
         let mut t = next_tr;
@@ -503,10 +550,6 @@ impl<'t> Ctx<'t, '_> {
                     break;
                 }
             }
-        }
-        if guard == 0 {
-            // No clock change before `end`: the answer holds for every instant up to it.
-            self.band_memo.set(Some((b, at, end, row)));
         }
         (row, end)
     }
@@ -537,7 +580,7 @@ impl Day {
 
 /// The active row of a binding on a date at a time of day, and the time of day at which the
 /// active row changes next (`NANOS_PER_DAY` = midnight).
-#[inline]
+#[inline(always)]
 fn active_row(t: &Tariff, b: &Schedule, day: &Day, tod: i64) -> Option<(usize, i64)> {
     if let Day::Timings { class, .. } = *day
         && let Some(&i) = b.days.get(usize::from(class))
@@ -894,16 +937,15 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     loop {
         let at = start_ns.saturating_add(seg_start);
         let act = effective(&keys, at).ok_or_else(|| no_profile(at))?;
-        let mut visited = SmallVec::new();
-        let (plan, dest, bind, prefix_len) = ctx
-            .resolve(act, number, at, 0, &mut visited)
-            .ok_or_else(|| RateError::UnauthorizedDestination {
-                miss: Box::new(Miss {
-                    destination: ev.destination.to_string(),
-                    plan: tariff.plan_id(act.plan).to_string(),
-                    at: ctx.ts(at),
-                }),
-            })?;
+        let (plan, dest, bind, prefix_len) =
+            ctx.resolve(act, number, at)
+                .ok_or_else(|| RateError::UnauthorizedDestination {
+                    miss: Box::new(Miss {
+                        destination: ev.destination.to_string(),
+                        plan: tariff.plan_id(act.plan).to_string(),
+                        at: ctx.ts(at),
+                    }),
+                })?;
         // Next instant where a higher-priority key's activation starts within the call.
         let mut next = i64::MAX;
         if ev.tor.is_time() {
