@@ -940,11 +940,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
         let (plan, dest, bind, prefix_len) =
             ctx.resolve(act, number, at)
                 .ok_or_else(|| RateError::UnauthorizedDestination {
-                    miss: Box::new(Miss {
-                        destination: ev.destination.to_string(),
-                        plan: tariff.plan_id(act.plan).to_string(),
-                        at: ctx.ts(at),
-                    }),
+                    miss: miss(tariff, ev, act.plan, ctx.ts(at)),
                 })?;
         // Next instant where a higher-priority key's activation starts within the call.
         let mut next = i64::MAX;
@@ -1031,11 +1027,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
                 let (r, end) =
                     ctx.band_at(seg.sched, at)
                         .ok_or_else(|| RateError::NoRateInterval {
-                            miss: Box::new(Miss {
-                                destination: ev.destination.to_string(),
-                                plan: tariff.plan_id(seg.plan).to_string(),
-                                at: ctx.ts(at),
-                            }),
+                            miss: miss(tariff, ev, seg.plan, ctx.ts(at)),
                         })?;
                 if ev.tor.is_time() {
                     (r, end.saturating_sub(start_ns))
@@ -1111,6 +1103,16 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     rated.rounding = terms.rounding;
     rated.disconnect_cap = terms.disconnect_cap;
     Ok(rated)
+}
+
+/// What could not be priced: the dialled number under `plan` at `at`.
+#[cold]
+fn miss(tariff: &Tariff, ev: &Event<'_>, plan: u32, at: Timestamp) -> Box<Miss> {
+    Box::new(Miss {
+        destination: ev.destination.to_string(),
+        plan: tariff.plan_id(plan).to_string(),
+        at,
+    })
 }
 
 /// Why no profile rates the event: a carrier-specific tariff that does not know the callee's
