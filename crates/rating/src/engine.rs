@@ -1015,6 +1015,10 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let mut fixed_band: Option<usize> = None;
     // Whether the pieces have different destination-rate terms (caps, rounding).
     let mut mixed_terms = false;
+    // The first piece's rate and terms, and how many pieces: kept here rather than read back
+    // from the `SmallVec` (each read checks where its items live).
+    let mut first_piece: Option<(u32, u32)> = None;
+    let mut n_pieces = 0usize;
     while p < total {
         while segments[seg_i].end <= p && seg_i + 1 < segments.len() {
             seg_i += 1;
@@ -1060,10 +1064,14 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
             mul(group.rate_fx, i128::from(rated_len)).ok_or_else(overflow)?
         };
         acc.add(group.unit, numerator)?;
-        if rated.pieces.len() >= MAX_PIECES {
+        if n_pieces >= MAX_PIECES {
             return Err(RateError::TooManyPieces);
         }
-        mixed_terms |= rated.pieces.first().is_some_and(|f| f.terms != row.terms);
+        n_pieces += 1;
+        match first_piece {
+            None => first_piece = Some((row.rate, row.terms)),
+            Some((_, terms)) => mixed_terms |= terms != row.terms,
+        }
         rated.pieces.push(Piece {
             offset: p,
             real,
@@ -1085,8 +1093,8 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     }
 
     // The loop ran at least once (`total > 0`).
-    let (first_rate, first_terms) = match rated.pieces.first() {
-        Some(p) => (&tariff.rates[p.rate as usize], p.terms),
+    let (first_rate, first_terms) = match first_piece {
+        Some((rate, terms)) => (&tariff.rates[rate as usize], terms),
         None => return Err(RateError::Overflow),
     };
     rated.connect_fee = first_rate.rows[0].connect_fee;
