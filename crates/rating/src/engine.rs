@@ -738,6 +738,8 @@ impl Terms {
         }
     }
 
+    /// The terms of a call whose pieces have different destination rates (rare).
+    #[inline(never)]
     fn of(t: &Tariff, pieces: &[Piece]) -> Terms {
         // Usually every piece has the same terms (one destination rate, several rate groups).
         if let Some(p) = pieces.first()
@@ -1003,10 +1005,7 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     let mut acc = Accum::default();
     if total == 0 {
         // Zero usage costs nothing, not even the connect fee.
-        if let Some(p) = first_piece_terms(&ctx, &first) {
-            rated.rounding = tariff.terms[p as usize].rounding;
-        }
-        return Ok(rated);
+        return Ok(zero_usage(&ctx, &first, rated));
     }
 
     let mut p = 0i64;
@@ -1148,10 +1147,14 @@ fn no_profile(tariff: &Tariff, ev: &Event<'_>, ids: [u32; 3], at: Timestamp) -> 
     }
 }
 
-fn first_piece_terms<'t>(ctx: &Ctx<'t, '_>, seg: &Segment<'t>) -> Option<u32> {
-    let at = ctx.start_ns;
-    ctx.band_at(seg.sched, at)
-        .map(|(r, _)| ctx.tariff.row_terms[seg.first as usize + r].terms)
+/// A call of zero usage: free, with the rounding of the terms its first piece would have had.
+#[cold]
+fn zero_usage<'t>(ctx: &Ctx<'t, '_>, seg: &Segment<'t>, mut rated: Rated) -> Rated {
+    if let Some((r, _)) = ctx.band_at(seg.sched, ctx.start_ns) {
+        let terms = ctx.tariff.row_terms[seg.first as usize + r].terms;
+        rated.rounding = ctx.tariff.terms[terms as usize].rounding;
+    }
+    rated
 }
 
 /// The longest usage, up to `ev.usage`, that `available` can pay for (prepaid authorisation).
