@@ -18,7 +18,7 @@ use toll_core::usage::Tor;
 
 use crate::carriers::Range;
 use crate::def::Numbering;
-use crate::tariff::{Activation, BindRef, DestRef, MULTI, NONE, Schedule, Tariff, Zone};
+use crate::tariff::{Activation, BindRef, DestRef, DrTerms, MULTI, NONE, Schedule, Tariff, Zone};
 use crate::trie::MAX_MATCHES;
 
 /// Longest voice usage rated in one event; longer is almost certainly a broken CDR.
@@ -779,7 +779,7 @@ impl Terms {
         connect_fee: i128,
         scale: u32,
     ) -> Result<(Decimal, bool, bool), RateError> {
-        match self.total_64(acc, connect_fee, scale) {
+        match total_64(self, acc, connect_fee, scale) {
             Some(r) => Ok(r),
             None => self.total_general(acc, connect_fee, scale),
         }
@@ -831,45 +831,82 @@ impl Terms {
     }
 }
 
-impl Terms {
-    /// [`Terms::total`] in 64-bit arithmetic for the common call: one rate unit, no cap
-    /// reached, every intermediate within 64 bits. The same exact integer steps, so the same
-    /// answer; `None` sends every other call (and every error) through the general path.
+/// The rounding, floor and cap a call's total obeys: one destination rate's ([`DrTerms`],
+/// read in place) or the combination of several ([`Terms`]).
+trait TotalRules {
+    fn rounding(&self) -> Rounding;
+    fn min_cost(&self) -> Option<i128>;
+    fn free_cap(&self) -> Option<i128>;
+}
+
+impl TotalRules for Terms {
     #[inline]
-    fn total_64(
-        &self,
-        acc: &Accum,
-        connect_fee: i128,
-        scale: u32,
-    ) -> Option<(Decimal, bool, bool)> {
-        if !acc.rest.is_empty() {
+    fn rounding(&self) -> Rounding {
+        self.rounding
+    }
+    #[inline]
+    fn min_cost(&self) -> Option<i128> {
+        self.min_cost
+    }
+    #[inline]
+    fn free_cap(&self) -> Option<i128> {
+        self.free_cap
+    }
+}
+
+impl TotalRules for DrTerms {
+    #[inline]
+    fn rounding(&self) -> Rounding {
+        self.rounding
+    }
+    #[inline]
+    fn min_cost(&self) -> Option<i128> {
+        self.min_cost_fx
+    }
+    #[inline]
+    fn free_cap(&self) -> Option<i128> {
+        self.free_cap_fx
+    }
+}
+
+/// [`Terms::total`] in 64-bit arithmetic for the common call: one rate unit, no cap
+/// reached, every intermediate within 64 bits. The same exact integer steps, so the same
+/// answer; `None` sends every other call (and every error) through the general path.
+#[inline]
+fn total_64(
+    rules: &impl TotalRules,
+    acc: &Accum,
+    connect_fee: i128,
+    scale: u32,
+) -> Option<(Decimal, bool, bool)> {
+    if !acc.rest.is_empty() {
+        return None;
+    }
+    let (n, den) = match acc.unit {
+        0 => (0i64, 1i64),
+        u => (i64::try_from(acc.num).ok()?, u),
+    };
+    let mut num = n.checked_add(i64::try_from(connect_fee).ok()?.checked_mul(den)?)?;
+    let mut floored = false;
+    if let Some(min) = rules.min_cost() {
+        let m = i64::try_from(min).ok()?.checked_mul(den)?;
+        if num < m {
+            num = m;
+            floored = true;
+        }
+    }
+    if let Some(cap) = rules.free_cap() {
+        let c = i64::try_from(cap).ok()?.checked_mul(den)?;
+        if num > c {
+            // Capped: rare, and its rounding has one more rule.
             return None;
         }
-        let (n, den) = match acc.unit {
-            0 => (0i64, 1i64),
-            u => (i64::try_from(acc.num).ok()?, u),
-        };
-        let mut num = n.checked_add(i64::try_from(connect_fee).ok()?.checked_mul(den)?)?;
-        let mut floored = false;
-        if let Some(min) = self.min_cost {
-            let m = i64::try_from(min).ok()?.checked_mul(den)?;
-            if num < m {
-                num = m;
-                floored = true;
-            }
-        }
-        if let Some(cap) = self.free_cap {
-            let c = i64::try_from(cap).ok()?.checked_mul(den)?;
-            if num > c {
-                // Capped: rare, and its rounding has one more rule.
-                return None;
-            }
-        }
-        let d = self.rounding.decimals;
-        let q = fixed_ratio_round_64(num, den, scale, d, self.rounding.method)?;
-        let cost = Decimal::try_new(q, d).ok()?;
-        Some((cost, false, floored))
     }
+    let rounding = rules.rounding();
+    let d = rounding.decimals;
+    let q = fixed_ratio_round_64(num, den, scale, d, rounding.method)?;
+    let cost = Decimal::try_new(q, d).ok()?;
+    Some((cost, false, floored))
 }
 
 /// The overflow error, made only on the error path: a `RateError` built eagerly for
@@ -1098,17 +1135,32 @@ fn rate_inner(tariff: &Tariff, ev: &Event<'_>) -> Result<Rated, RateError> {
     };
     rated.connect_fee = first_rate.rows[0].connect_fee;
     let connect_fx = first_rate.rows[0].connect_fx;
-    let terms = if mixed_terms {
-        Terms::of(tariff, &rated.pieces)
+    let scale = tariff.money_scale;
+    // One destination rate (nearly every call): its terms read in place.
+    let dr = &tariff.terms[first_terms as usize];
+    let fast = if mixed_terms {
+        None
     } else {
-        Terms::single(tariff, first_terms)
+        total_64(dr, &acc, connect_fx, scale)
     };
-    let (cost, capped, floored) = terms.total(&acc, connect_fx, tariff.money_scale)?;
+    let (cost, capped, floored) = match fast {
+        Some(total) => {
+            (rated.rounding, rated.disconnect_cap) = (dr.rounding, dr.disconnect_cap);
+            total
+        }
+        None => {
+            let terms = if mixed_terms {
+                Terms::of(tariff, &rated.pieces)
+            } else {
+                Terms::single(tariff, first_terms)
+            };
+            (rated.rounding, rated.disconnect_cap) = (terms.rounding, terms.disconnect_cap);
+            terms.total(&acc, connect_fx, scale)?
+        }
+    };
     rated.cost = cost;
     rated.capped = capped;
     rated.floored = floored;
-    rated.rounding = terms.rounding;
-    rated.disconnect_cap = terms.disconnect_cap;
     Ok(rated)
 }
 
