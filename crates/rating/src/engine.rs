@@ -512,6 +512,8 @@ impl<'t> Ctx<'t, '_> {
         next_tr: i64,
     ) -> (usize, i64) {
         let end = at.saturating_add(next_tod - tod);
+        // A transition exactly at `end` counts (a fall-back at 03:00, or at midnight, may mean
+        // the wall clock never reaches it).
         if next_tr > end {
             // No clock change before `end`: the answer holds for every instant up to it.
             self.band_memo.set(Some((b, at, end, row)));

@@ -602,7 +602,7 @@ impl PrefixIndex {
         // Digits past the longest candidate length are never looked at.
         let top = (31 - mask.leading_zeros()) as usize;
         let head = number.get(..top).unwrap_or(number);
-        // values[len] = the first `len` digits as a number (`max_len` ≤ `MAX_HASHED_LEN`).
+        // values[len] = the first `len` digits as a number (`top` ≤ `MAX_HASHED_LEN`).
         let mut values = [0u64; MAX_HASHED_LEN + 1];
         let mut v = 0u64;
         let mut digits = 0;
