@@ -141,6 +141,7 @@ async fn setup(db: &str, accounts: usize) {
                 on_refused: &refused,
                 resolved: &[],
                 import: None,
+                closes: &[],
             })
             .await
             .unwrap();

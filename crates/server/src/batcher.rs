@@ -4,9 +4,9 @@
 //! waited `flush`, whichever comes first; while a batch commits, the next one gathers. A full
 //! queue refuses new events (503, retry) rather than letting latency grow without bound.
 //!
-//! Per batch: one read of the recorded calls, one charging transaction (the pipeline's, which
-//! dead-letters a batch the database does not take), one update closing the calls; then each
-//! event's request is answered with its own record's outcome.
+//! Per batch: one read of the recorded calls, then one charging transaction (the pipeline's,
+//! which dead-letters a batch the database does not take) that also closes the calls; then
+//! each event's request is answered with its own record's outcome.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use toll_ingest::pipeline::feed::{Fed, feed};
 use toll_ingest::pipeline::{Item, ItemOutcome, Origin, Pipeline};
 use toll_store::Store;
-use toll_store::open_calls::CallStatus;
+use toll_store::open_calls::{CallClose, CallStatus};
 
 use crate::calls::{CallEnd, EndReply, usage_seconds};
 use crate::error::{ApiError, DeadLetters};
@@ -103,9 +103,18 @@ async fn flush(ctx: &Context, jobs: Vec<EndJob>) {
         match j.end.record(call) {
             Ok(cdr) => {
                 owners.push((i, usage_seconds(cdr.usage)));
-                items.push(Item::new(Ok(cdr)));
                 if call.is_some_and(|c| c.status == CallStatus::Open) {
                     to_close.push(key.clone());
+                    items.push(Item::closing(
+                        cdr,
+                        CallClose {
+                            source: key.0.clone(),
+                            call_id: key.1.clone(),
+                            status: CallStatus::Ended,
+                        },
+                    ));
+                } else {
+                    items.push(Item::new(Ok(cdr)));
                 }
                 answers.push(None);
             }
@@ -119,10 +128,28 @@ async fn flush(ctx: &Context, jobs: Vec<EndJob>) {
             import_id: None,
         };
         let n = items.len();
-        let outcomes: Vec<Result<ItemOutcome, ApiError>> =
-            match feed(&ctx.pipeline, &ctx.dead_letter_dir, items, &origin).await {
-                Ok(Fed::Committed(_, each)) => each.into_iter().map(Ok).collect(),
-                Ok(Fed::DeadLettered(d)) => (0..n)
+        // A charged call is closed by its charging transaction. One kept in a dead letter
+        // (charged on replay) is closed here, else the sweeper would charge the maximum; if
+        // that fails the sweeper later finds the call charged already (a duplicate). One
+        // neither charged nor kept stays open for the client's retry.
+        let outcomes: Vec<Result<ItemOutcome, ApiError>> = match feed(
+            &ctx.pipeline,
+            &ctx.dead_letter_dir,
+            items,
+            &origin,
+        )
+        .await
+        {
+            Ok(Fed::Committed(_, each)) => each.into_iter().map(Ok).collect(),
+            Ok(Fed::DeadLettered(d)) => {
+                if let Err(e) = ctx
+                    .store
+                    .close_calls(tenant, &to_close, CallStatus::Ended)
+                    .await
+                {
+                    tracing::warn!(error = %e, calls = to_close.len(), "dead-lettered calls not marked ended");
+                }
+                (0..n)
                     .map(|_| {
                         Err(ApiError::DeadLettered(Box::new(DeadLetters {
                             records: d.records,
@@ -131,26 +158,15 @@ async fn flush(ctx: &Context, jobs: Vec<EndJob>) {
                             report: None,
                         })))
                     })
-                    .collect(),
-                Err(e) => {
-                    let msg = e.to_string();
-                    // Not charged, not kept: the calls stay open for the client's retry.
-                    to_close.clear();
-                    (0..n)
-                        .map(|_| Err(ApiError::NotStored(msg.clone())))
-                        .collect()
-                }
-            };
-        // Closed once charged (or kept in a dead letter, which charges it on replay): were it
-        // left open, the sweeper would charge the maximum. If closing fails the charge stands
-        // and the sweeper later finds the call charged already (a duplicate).
-        if let Err(e) = ctx
-            .store
-            .close_calls(tenant, &to_close, CallStatus::Ended)
-            .await
-        {
-            tracing::warn!(error = %e, calls = to_close.len(), "charged calls not marked ended");
-        }
+                    .collect()
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                (0..n)
+                    .map(|_| Err(ApiError::NotStored(msg.clone())))
+                    .collect()
+            }
+        };
         for ((i, secs), o) in owners.into_iter().zip(outcomes) {
             let key = keys.get(i).cloned().unwrap_or_default();
             let started = calls.contains_key(&key);

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use toll_ingest::pipeline::feed::{Fed, feed};
 use toll_ingest::pipeline::{Item, Origin};
 use toll_store::StoreError;
-use toll_store::open_calls::CallStatus;
+use toll_store::open_calls::{CallClose, CallStatus};
 
 use crate::batcher::CALL_EVENTS_READER;
 use crate::calls::swept_record;
@@ -56,7 +56,14 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiE
             };
             let items = calls
                 .iter()
-                .map(|c| swept_record(c, max).map(|r| Item::new(Ok(r))))
+                .map(|c| {
+                    let closes = CallClose {
+                        source: c.source.clone(),
+                        call_id: c.call_id.clone(),
+                        status: CallStatus::Swept,
+                    };
+                    swept_record(c, max).map(|r| Item::closing(r, closes))
+                })
                 .collect::<Result<Vec<Item>, StoreError>>()?;
             match feed(
                 &ti.pipeline,
@@ -77,16 +84,18 @@ pub async fn sweep(state: &AppState, now: Timestamp) -> Result<SweepReport, ApiE
                 Fed::DeadLettered(d) => {
                     tracing::warn!(records = d.records, path = %d.path.display(), "swept calls dead-lettered");
                     out.dead_lettered += d.records as u64;
+                    // Closed here, the charging transaction that would have closed them having
+                    // failed: the letter charges them on replay.
+                    let keys: Vec<(String, String)> = calls
+                        .iter()
+                        .map(|c| (c.source.clone(), c.call_id.clone()))
+                        .collect();
+                    state
+                        .store()
+                        .close_calls(t, &keys, CallStatus::Swept)
+                        .await?;
                 }
             }
-            let keys: Vec<(String, String)> = calls
-                .iter()
-                .map(|c| (c.source.clone(), c.call_id.clone()))
-                .collect();
-            state
-                .store()
-                .close_calls(t, &keys, CallStatus::Swept)
-                .await?;
             out.calls += calls.len() as u64;
             if calls.len() < SWEEP_BATCH {
                 break;

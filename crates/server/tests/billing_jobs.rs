@@ -117,6 +117,7 @@ async fn the_first_tick_of_a_local_day_sums_and_bills_once() {
             on_refused: &refused,
             resolved: &[],
             import: None,
+            closes: &[],
         })
         .await
         .unwrap();

@@ -53,6 +53,7 @@ use crate::keys::{KeySource, ledger_key};
 use crate::ledger::{
     ACCOUNT_COLUMNS, AccountRow, account_from_row, lock_head_epoch, set_head_epoch, write_accounts,
 };
+use crate::open_calls::{CallClose, CallStatus};
 use crate::suspense::NewSuspense;
 use crate::{Store, StoreError, Tenant, TenantId};
 
@@ -258,6 +259,9 @@ pub struct RecordBatch<'a> {
     /// skips).
     pub resolved: &'a [i64],
     pub import: Option<ImportTally>,
+    /// Open calls the batch's records end, closed in the same transaction (whatever each
+    /// record's outcome: charged, duplicate or refused, its call is over).
+    pub closes: &'a [CallClose],
 }
 
 impl std::fmt::Debug for RecordBatch<'_> {
@@ -266,6 +270,7 @@ impl std::fmt::Debug for RecordBatch<'_> {
             .field("events", &self.events.len())
             .field("suspense", &self.suspense.len())
             .field("import", &self.import)
+            .field("closes", &self.closes.len())
             .finish_non_exhaustive()
     }
 }
@@ -1656,6 +1661,15 @@ async fn write_record_extras(
     if let Some(tally) = &x.import {
         let n = i64::try_from(all.len()).unwrap_or(i64::MAX);
         crate::file_imports::add(tx, tenant, tally, charged, duplicate, n, charged_total).await?;
+    }
+    for status in [CallStatus::Ended, CallStatus::Swept] {
+        let keys: Vec<(String, String)> = x
+            .closes
+            .iter()
+            .filter(|c| c.status == status)
+            .map(|c| (c.source.clone(), c.call_id.clone()))
+            .collect();
+        crate::open_calls::close_in(tx, tenant, &keys, status).await?;
     }
     Ok(())
 }

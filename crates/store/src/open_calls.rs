@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use toll_core::Micros;
 
-use crate::db::{Col, DbRow, q, q_composed};
+use crate::db::{Col, DbRow, Tx, q, q_composed};
 use crate::{Store, StoreError, TenantId, now_ms};
 
 /// Longest source name or call id kept (switch call ids are UUIDs or `uniqueid`s).
@@ -39,6 +39,15 @@ pub enum CallStatus {
     Ended,
     /// The sweeper closed it at the maximum duration.
     Swept,
+}
+
+/// An open call that a record of a charging batch ends: closed in the batch's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallClose {
+    pub source: String,
+    pub call_id: String,
+    /// `Ended` or `Swept`.
+    pub status: CallStatus,
 }
 
 impl CallStatus {
@@ -195,27 +204,8 @@ impl Store {
         if keys.is_empty() {
             return Ok(());
         }
-        let at = now_ms();
         let mut tx = self.begin().await?;
-        tx.bulk(
-            keys,
-            &[Col::Text, Col::Text],
-            |values| {
-                // The status is one of two constants and the instant an integer: no input is
-                // spliced into the text.
-                format!(
-                    "UPDATE open_calls SET status = '{}', closed_ms = {at} WHERE tenant_id = {} \
-                     AND status = 'open' AND (source, call_id) IN ({values})",
-                    status.as_str(),
-                    tenant.0
-                )
-            },
-            |s, (source, call_id)| {
-                s.push_text(source.as_str());
-                s.push_text(call_id.as_str());
-            },
-        )
-        .await?;
+        close_in(&mut tx, tenant, keys, status).await?;
         tx.commit().await
     }
 
@@ -297,4 +287,39 @@ impl Store {
             available,
         }))
     }
+}
+
+/// [`Store::close_calls`] inside the caller's transaction: the charging transaction of the
+/// calls' end records closes them too, so a call is charged and closed together or not at
+/// all. `status` is `Ended` or `Swept`.
+pub(crate) async fn close_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    keys: &[(String, String)],
+    status: CallStatus,
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let at = now_ms();
+    tx.bulk(
+        keys,
+        &[Col::Text, Col::Text],
+        |values| {
+            // The status is one of two constants and the instant an integer: no input is
+            // spliced into the text.
+            format!(
+                "UPDATE open_calls SET status = '{}', closed_ms = {at} WHERE tenant_id = {} \
+                 AND status = 'open' AND (source, call_id) IN ({values})",
+                status.as_str(),
+                tenant.0
+            )
+        },
+        |s, (source, call_id)| {
+            s.push_text(source.as_str());
+            s.push_text(call_id.as_str());
+        },
+    )
+    .await?;
+    Ok(())
 }

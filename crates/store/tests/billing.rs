@@ -94,6 +94,7 @@ async fn charge(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
             on_refused: &refused,
             resolved: &[],
             import: None,
+            closes: &[],
         })
         .await
         .unwrap();

@@ -89,6 +89,7 @@ async fn charge(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
             on_refused: &refused,
             resolved: &[],
             import: None,
+            closes: &[],
         })
         .await
         .unwrap();

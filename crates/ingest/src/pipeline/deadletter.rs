@@ -133,6 +133,9 @@ impl DeadLetter {
                             id: *id,
                             key: key.clone(),
                         }),
+                        // A call whose end was dead-lettered was closed when the letter was
+                        // written.
+                        closes: None,
                     }
                 }
                 DeadItem::Unread {
@@ -163,6 +166,9 @@ impl DeadLetter {
                             id: *id,
                             key: key.clone(),
                         }),
+                        // A call whose end was dead-lettered was closed when the letter was
+                        // written.
+                        closes: None,
                     }
                 }
             })

@@ -30,6 +30,7 @@ use toll_store::StoreError;
 use toll_store::cdrs::CdrRecord;
 use toll_store::charging::{ChargeOutcome, Charger, RecordBatch, RefusalCode, UsageEvent};
 use toll_store::file_imports::ImportTally;
+use toll_store::open_calls::CallClose;
 use toll_store::suspense::{NewSuspense, Stage};
 
 use crate::cdr::Cdr;
@@ -74,6 +75,9 @@ pub struct PipelineConfig {
 pub struct Item {
     pub input: Result<Cdr, RecordError>,
     pub suspense: Option<SuspenseRef>,
+    /// The open call this record ends (a call-end event, a swept call): closed in the
+    /// transaction that charges the record, so the two never part.
+    pub closes: Option<CallClose>,
 }
 
 /// The suspense item a record is re-processed from.
@@ -88,6 +92,15 @@ impl Item {
         Item {
             input,
             suspense: None,
+            closes: None,
+        }
+    }
+
+    /// The record of a call's end, which closes the open call `closes`.
+    pub fn closing(cdr: Cdr, closes: CallClose) -> Item {
+        Item {
+            closes: Some(closes),
+            ..Item::new(Ok(cdr))
         }
     }
 
@@ -471,6 +484,7 @@ impl Pipeline {
             records: report.records as i64,
             skipped: report.skipped as i64,
         });
+        let closes: Vec<CallClose> = items.iter().filter_map(|i| i.closes.clone()).collect();
         let rated_at = std::time::Instant::now();
         c.rate_ns
             .fetch_add(nanos(rated_at - started), Ordering::Relaxed);
@@ -483,6 +497,7 @@ impl Pipeline {
                 on_refused: &on_refused,
                 resolved: &resolved,
                 import: tally,
+                closes: &closes,
             };
             match self.charger.charge_records(batch).await {
                 Ok(o) => break o,

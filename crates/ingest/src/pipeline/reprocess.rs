@@ -59,6 +59,7 @@ pub fn item_input(item: &SuspenseItem) -> Item {
     };
     Item {
         input,
+        closes: None,
         suspense: Some(SuspenseRef {
             id: item.id,
             key: item.item_key.clone(),
