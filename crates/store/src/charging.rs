@@ -447,6 +447,12 @@ impl Charger {
                 "one record per event is required",
             ));
         }
+        if batch.closes.iter().any(|c| c.status == CallStatus::Open) {
+            return Err(StoreError::invalid(
+                "closes",
+                "a call closes as ended or swept",
+            ));
+        }
         crate::cdrs::ensure_partitions(&self.store, batch.records.iter().map(|r| r.start_ms))
             .await?;
         self.charge_inner(batch.events, Some(&batch)).await

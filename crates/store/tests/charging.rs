@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::fixtures::{charged, m, one_line, tenant};
+use common::fixtures::{LINE, charged, m, one_line, rated_call, tenant};
 use rust_decimal::Decimal;
 use toll_core::{Micros, UsageKind};
 use toll_store::accounts::AccountMode;
@@ -257,5 +257,78 @@ async fn authorization_counts_allowances_then_what_the_balance_pays_for() {
             .await
             .unwrap();
         assert_eq!((a.allowed, a.limited_by), (0, "balance"), "{}", e.name);
+    }
+}
+
+#[tokio::test]
+async fn a_record_batch_closes_the_calls_it_ends_in_its_own_transaction() {
+    use toll_store::charging::RecordBatch;
+    use toll_store::open_calls::{CallClose, CallStatus, NewCall};
+    use toll_store::suspense::{NewSuspense, Stage};
+    for e in common::engines().await {
+        let s = &e.store;
+        let (t, _) = one_line(s, "100").await;
+        let c = Charger::new(s.clone(), t.clone()).unwrap();
+        for id in ["c-1", "c-2"] {
+            let call = NewCall {
+                source: "pbx".into(),
+                call_id: id.into(),
+                caller: LINE.into(),
+                callee: "01088886666".into(),
+                start_ms: at(0),
+                utc_offset_s: 8 * 3600,
+                category: None,
+            };
+            assert!(s.start_call(t.id, &call).await.unwrap());
+        }
+        let refused = |_: usize, _: toll_store::charging::RefusalCode, why: &str| NewSuspense {
+            item_key: "x".into(),
+            source: "pbx".into(),
+            format: "test".into(),
+            import_id: None,
+            line: None,
+            stage: Stage::Charge,
+            class: "refused".into(),
+            field: None,
+            reason: why.into(),
+            raw: Vec::new(),
+            record: None,
+        };
+        let (ev, rec) = rated_call("c-1", LINE, at(0), "0.2");
+        let close = |status| CallClose {
+            source: "pbx".into(),
+            call_id: "c-1".into(),
+            status,
+        };
+        let batch = |closes| RecordBatch {
+            events: std::slice::from_ref(&ev),
+            records: std::slice::from_ref(&rec),
+            suspense: &[],
+            on_refused: &refused,
+            resolved: &[],
+            import: None,
+            closes,
+        };
+        // A close that would leave the call open is refused before anything is written.
+        let wrong = [close(CallStatus::Open)];
+        let err = c.charge_records(batch(&wrong)).await.unwrap_err();
+        assert!(err.to_string().contains("closes"), "{}: {err}", e.name);
+        assert_eq!(s.open_call_count(t.id).await.unwrap(), 2, "{}", e.name);
+
+        let ended = [close(CallStatus::Ended)];
+        let out = c.charge_records(batch(&ended)).await.unwrap();
+        assert!(
+            matches!(out[0], ChargeOutcome::Charged { .. }),
+            "{}: {out:?}",
+            e.name
+        );
+        let key = ("pbx".to_string(), "c-1".to_string());
+        let calls = s.calls(t.id, std::slice::from_ref(&key)).await.unwrap();
+        assert_eq!(calls[&key].status, CallStatus::Ended, "{}", e.name);
+        assert_eq!(s.open_call_count(t.id).await.unwrap(), 1, "{}", e.name);
+        // The same record again: a duplicate, and the call stays ended.
+        let out = c.charge_records(batch(&ended)).await.unwrap();
+        assert_eq!(out[0], ChargeOutcome::Duplicate, "{}", e.name);
+        assert_eq!(s.open_call_count(t.id).await.unwrap(), 1, "{}", e.name);
     }
 }

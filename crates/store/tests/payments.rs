@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::fixtures::{m, tenant};
+use common::fixtures::{m, rated_call as call, tenant};
 use jiff::civil::{Date, date};
 use rust_decimal::Decimal;
 use toll_billing::{PeriodLabel, TaxMode, TaxRate};
-use toll_core::{Currency, Micros, RoundingMethod, UsageKind};
+use toll_core::{Currency, Micros, RoundingMethod};
 use toll_store::accounts::AccountMode;
 use toll_store::billing::invoices::StoredInvoice;
 use toll_store::billing::payments::{PaymentMethod, PaymentRequest, RecordedPayment};
@@ -24,47 +24,6 @@ use toll_store::{Store, StoreError, Tenant, TenantId};
 /// 2026-11-03 10:00 Beijing time.
 const NOV_3: i64 = 1_793_671_200_000;
 const DAY_MS: i64 = 86_400_000;
-
-fn call(id: &str, number: &str, at_ms: i64, cost: &str) -> (UsageEvent, CdrRecord) {
-    let seconds = 60;
-    let ev = UsageEvent {
-        key: format!("pbx/{id}"),
-        number: number.into(),
-        usage: UsageKind::Voice,
-        service: None,
-        at_ms,
-        quantity: seconds,
-        destination: Some("CN-Mobile".into()),
-        rated_cost: Some(cost.parse().unwrap()),
-    };
-    let rec = CdrRecord {
-        source: "pbx".into(),
-        record_id: id.into(),
-        import_id: None,
-        caller: number.into(),
-        callee: "01088886666".into(),
-        destination: Some("01088886666".into()),
-        start_ms: at_ms,
-        utc_offset_s: 8 * 3600,
-        answer_ms: Some(at_ms),
-        end_ms: Some(at_ms + seconds * 1000),
-        quantity: seconds * 1_000_000_000,
-        category: "call".into(),
-        subject: number.into(),
-        rated_usage: Some(seconds * 1_000_000_000),
-        cost: Some(m(cost)),
-        matched_prefix: Some("010".into()),
-        destination_id: Some("CN-Mobile".into()),
-        carrier: None,
-        region: None,
-        default_rated: false,
-        call_id: None,
-        swept: false,
-        suspense_id: None,
-        suspense_key: None,
-    };
-    (ev, rec)
-}
 
 async fn charge(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
     let (events, records): (Vec<_>, Vec<_>) = calls.into_iter().unzip();

@@ -3,9 +3,10 @@
 
 use jiff::civil::date;
 use toll_catalog::lifecycle::{Actor, PlanAction};
-use toll_core::{Currency, Micros};
+use toll_core::{Currency, Micros, UsageKind};
 use toll_store::accounts::AccountMode;
-use toll_store::charging::ChargeOutcome;
+use toll_store::cdrs::CdrRecord;
+use toll_store::charging::{ChargeOutcome, UsageEvent};
 use toll_store::subscriptions::SubscribeRequest;
 use toll_store::{Store, Tenant};
 
@@ -155,4 +156,46 @@ pub fn charged(o: &ChargeOutcome) -> (Micros, i64) {
         } => (*amount, *covered),
         other => panic!("not charged: {other:?}"),
     }
+}
+
+/// A 60 s call from `number` to a Beijing number, rated at `cost` (its event and its record).
+pub fn rated_call(id: &str, number: &str, at_ms: i64, cost: &str) -> (UsageEvent, CdrRecord) {
+    let seconds = 60;
+    let ev = UsageEvent {
+        key: format!("pbx/{id}"),
+        number: number.into(),
+        usage: UsageKind::Voice,
+        service: None,
+        at_ms,
+        quantity: seconds,
+        destination: Some("CN-Mobile".into()),
+        rated_cost: Some(cost.parse().unwrap()),
+    };
+    let rec = CdrRecord {
+        source: "pbx".into(),
+        record_id: id.into(),
+        import_id: None,
+        caller: number.into(),
+        callee: "01088886666".into(),
+        destination: Some("01088886666".into()),
+        start_ms: at_ms,
+        utc_offset_s: 8 * 3600,
+        answer_ms: Some(at_ms),
+        end_ms: Some(at_ms + seconds * 1000),
+        quantity: seconds * 1_000_000_000,
+        category: "call".into(),
+        subject: number.into(),
+        rated_usage: Some(seconds * 1_000_000_000),
+        cost: Some(m(cost)),
+        matched_prefix: Some("010".into()),
+        destination_id: Some("CN-Mobile".into()),
+        carrier: None,
+        region: None,
+        default_rated: false,
+        call_id: None,
+        swept: false,
+        suspense_id: None,
+        suspense_key: None,
+    };
+    (ev, rec)
 }
