@@ -6,102 +6,21 @@
 
 mod common;
 
-use common::fixtures::{LINE, m, one_line};
+use common::fixtures::{LINE, charge_calls as charge, m, one_line, rated_call as call};
 use jiff::civil::{Date, date};
 use rust_decimal::Decimal;
 use toll_billing::invoice::LineKind;
 use toll_billing::{PeriodLabel, TaxMode, TaxRate};
-use toll_core::{Micros, RoundingMethod, UsageKind};
+use toll_core::{Micros, RoundingMethod};
 use toll_store::Store;
 use toll_store::accounts::AccountMode;
 use toll_store::billing::run::BillRunOptions;
-use toll_store::cdrs::CdrRecord;
-use toll_store::charging::{ChargeOutcome, Charger, RecordBatch, UsageEvent};
-use toll_store::suspense::{NewSuspense, Stage};
+use toll_store::charging::Charger;
 
 /// 2026-11-03 10:00 Beijing time.
 const NOV_3: i64 = 1_793_671_200_000;
 const DAY_MS: i64 = 86_400_000;
 const LINE2: &str = "13900139000";
-
-fn call(
-    id: &str,
-    number: &str,
-    at_ms: i64,
-    seconds: i64,
-    dest: &str,
-    cost: &str,
-) -> (UsageEvent, CdrRecord) {
-    let ev = UsageEvent {
-        key: format!("pbx/{id}"),
-        number: number.into(),
-        usage: UsageKind::Voice,
-        service: None,
-        at_ms,
-        quantity: seconds,
-        destination: Some(dest.into()),
-        rated_cost: Some(cost.parse().unwrap()),
-    };
-    let rec = CdrRecord {
-        source: "pbx".into(),
-        record_id: id.into(),
-        import_id: None,
-        caller: number.into(),
-        callee: "01088886666".into(),
-        destination: Some("01088886666".into()),
-        start_ms: at_ms,
-        utc_offset_s: 8 * 3600,
-        answer_ms: Some(at_ms),
-        end_ms: Some(at_ms + seconds * 1000),
-        quantity: seconds * 1_000_000_000,
-        category: "call".into(),
-        subject: number.into(),
-        rated_usage: Some(seconds * 1_000_000_000),
-        cost: Some(m(cost)),
-        matched_prefix: Some("010".into()),
-        destination_id: Some(dest.into()),
-        carrier: None,
-        region: None,
-        default_rated: false,
-        call_id: None,
-        swept: false,
-        suspense_id: None,
-        suspense_key: None,
-    };
-    (ev, rec)
-}
-
-async fn charge(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
-    let (events, records): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
-    let refused = |_: usize, _: toll_store::charging::RefusalCode, why: &str| NewSuspense {
-        item_key: "x".into(),
-        source: "pbx".into(),
-        format: "test".into(),
-        import_id: None,
-        line: None,
-        stage: Stage::Charge,
-        class: "refused".into(),
-        field: None,
-        reason: why.into(),
-        raw: Vec::new(),
-        record: None,
-    };
-    let out = c
-        .charge_records(RecordBatch {
-            events: &events,
-            records: &records,
-            suspense: &[],
-            on_refused: &refused,
-            resolved: &[],
-            import: None,
-            closes: &[],
-        })
-        .await
-        .unwrap();
-    for o in out {
-        assert!(matches!(o, ChargeOutcome::Charged { .. }), "{o:?}");
-    }
-}
 
 /// a2: postpaid (credit limit 100), no plan, line `LINE2`: each call at the tariff's price.
 async fn postpaid_a2(s: &Store, t: toll_store::TenantId) {

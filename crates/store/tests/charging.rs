@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::fixtures::{LINE, charged, m, one_line, rated_call, tenant};
+use common::fixtures::{LINE, charged, m, one_line, rated_call, refused_item, tenant};
 use rust_decimal::Decimal;
 use toll_core::{Micros, UsageKind};
 use toll_store::accounts::AccountMode;
@@ -264,7 +264,6 @@ async fn authorization_counts_allowances_then_what_the_balance_pays_for() {
 async fn a_record_batch_closes_the_calls_it_ends_in_its_own_transaction() {
     use toll_store::charging::RecordBatch;
     use toll_store::open_calls::{CallClose, CallStatus, NewCall};
-    use toll_store::suspense::{NewSuspense, Stage};
     for e in common::engines().await {
         let s = &e.store;
         let (t, _) = one_line(s, "100").await;
@@ -281,20 +280,7 @@ async fn a_record_batch_closes_the_calls_it_ends_in_its_own_transaction() {
             };
             assert!(s.start_call(t.id, &call).await.unwrap());
         }
-        let refused = |_: usize, _: toll_store::charging::RefusalCode, why: &str| NewSuspense {
-            item_key: "x".into(),
-            source: "pbx".into(),
-            format: "test".into(),
-            import_id: None,
-            line: None,
-            stage: Stage::Charge,
-            class: "refused".into(),
-            field: None,
-            reason: why.into(),
-            raw: Vec::new(),
-            record: None,
-        };
-        let (ev, rec) = rated_call("c-1", LINE, at(0), "0.2");
+        let (ev, rec) = rated_call("c-1", LINE, at(0), 60, "CN-Mobile", "0.2");
         let close = |status| CallClose {
             source: "pbx".into(),
             call_id: "c-1".into(),
@@ -304,7 +290,7 @@ async fn a_record_batch_closes_the_calls_it_ends_in_its_own_transaction() {
             events: std::slice::from_ref(&ev),
             records: std::slice::from_ref(&rec),
             suspense: &[],
-            on_refused: &refused,
+            on_refused: &refused_item,
             resolved: &[],
             import: None,
             closes,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::fixtures::{m, rated_call as call, tenant};
+use common::fixtures::{charge_calls as charge, m, rated_call, tenant};
 use jiff::civil::{Date, date};
 use rust_decimal::Decimal;
 use toll_billing::{PeriodLabel, TaxMode, TaxRate};
@@ -17,44 +17,16 @@ use toll_store::billing::payments::{PaymentMethod, PaymentRequest, RecordedPayme
 use toll_store::billing::run::BillRunOptions;
 use toll_store::billing::statements::{MovementGroup, Statement};
 use toll_store::cdrs::CdrRecord;
-use toll_store::charging::{ChargeOutcome, Charger, RecordBatch, UsageEvent};
-use toll_store::suspense::{NewSuspense, Stage};
+use toll_store::charging::{Charger, UsageEvent};
 use toll_store::{Store, StoreError, Tenant, TenantId};
 
 /// 2026-11-03 10:00 Beijing time.
 const NOV_3: i64 = 1_793_671_200_000;
 const DAY_MS: i64 = 86_400_000;
 
-async fn charge(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
-    let (events, records): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
-    let refused = |_: usize, _: toll_store::charging::RefusalCode, why: &str| NewSuspense {
-        item_key: "x".into(),
-        source: "pbx".into(),
-        format: "test".into(),
-        import_id: None,
-        line: None,
-        stage: Stage::Charge,
-        class: "refused".into(),
-        field: None,
-        reason: why.into(),
-        raw: Vec::new(),
-        record: None,
-    };
-    let out = c
-        .charge_records(RecordBatch {
-            events: &events,
-            records: &records,
-            suspense: &[],
-            on_refused: &refused,
-            resolved: &[],
-            import: None,
-            closes: &[],
-        })
-        .await
-        .unwrap();
-    for o in out {
-        assert!(matches!(o, ChargeOutcome::Charged { .. }), "{o:?}");
-    }
+/// A 60 s call to a mobile destination, rated at `cost`.
+fn call(id: &str, number: &str, at_ms: i64, cost: &str) -> (UsageEvent, CdrRecord) {
+    rated_call(id, number, at_ms, 60, "CN-Mobile", cost)
 }
 
 fn opts(today: Date) -> BillRunOptions {

@@ -6,8 +6,9 @@ use toll_catalog::lifecycle::{Actor, PlanAction};
 use toll_core::{Currency, Micros, UsageKind};
 use toll_store::accounts::AccountMode;
 use toll_store::cdrs::CdrRecord;
-use toll_store::charging::{ChargeOutcome, UsageEvent};
+use toll_store::charging::{ChargeOutcome, Charger, RecordBatch, RefusalCode, UsageEvent};
 use toll_store::subscriptions::SubscribeRequest;
+use toll_store::suspense::{NewSuspense, Stage};
 use toll_store::{Store, Tenant};
 
 pub fn actor(name: &str) -> Actor {
@@ -158,9 +159,16 @@ pub fn charged(o: &ChargeOutcome) -> (Micros, i64) {
     }
 }
 
-/// A 60 s call from `number` to a Beijing number, rated at `cost` (its event and its record).
-pub fn rated_call(id: &str, number: &str, at_ms: i64, cost: &str) -> (UsageEvent, CdrRecord) {
-    let seconds = 60;
+/// A call of `seconds` from `number` to a Beijing number, rated at `cost` as destination
+/// `dest` (its event and its record).
+pub fn rated_call(
+    id: &str,
+    number: &str,
+    at_ms: i64,
+    seconds: i64,
+    dest: &str,
+    cost: &str,
+) -> (UsageEvent, CdrRecord) {
     let ev = UsageEvent {
         key: format!("pbx/{id}"),
         number: number.into(),
@@ -168,7 +176,7 @@ pub fn rated_call(id: &str, number: &str, at_ms: i64, cost: &str) -> (UsageEvent
         service: None,
         at_ms,
         quantity: seconds,
-        destination: Some("CN-Mobile".into()),
+        destination: Some(dest.into()),
         rated_cost: Some(cost.parse().unwrap()),
     };
     let rec = CdrRecord {
@@ -188,7 +196,7 @@ pub fn rated_call(id: &str, number: &str, at_ms: i64, cost: &str) -> (UsageEvent
         rated_usage: Some(seconds * 1_000_000_000),
         cost: Some(m(cost)),
         matched_prefix: Some("010".into()),
-        destination_id: Some("CN-Mobile".into()),
+        destination_id: Some(dest.into()),
         carrier: None,
         region: None,
         default_rated: false,
@@ -198,4 +206,41 @@ pub fn rated_call(id: &str, number: &str, at_ms: i64, cost: &str) -> (UsageEvent
         suspense_key: None,
     };
     (ev, rec)
+}
+
+/// The suspense item of a refused event in the tests' record batches.
+pub fn refused_item(_: usize, _: RefusalCode, why: &str) -> NewSuspense {
+    NewSuspense {
+        item_key: "x".into(),
+        source: "pbx".into(),
+        format: "test".into(),
+        import_id: None,
+        line: None,
+        stage: Stage::Charge,
+        class: "refused".into(),
+        field: None,
+        reason: why.into(),
+        raw: Vec::new(),
+        record: None,
+    }
+}
+
+/// Charges `calls` as one record batch; panics unless every one is charged.
+pub async fn charge_calls(c: &Charger, calls: Vec<(UsageEvent, CdrRecord)>) {
+    let (events, records): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
+    let out = c
+        .charge_records(RecordBatch {
+            events: &events,
+            records: &records,
+            suspense: &[],
+            on_refused: &refused_item,
+            resolved: &[],
+            import: None,
+            closes: &[],
+        })
+        .await
+        .unwrap();
+    for o in out {
+        assert!(matches!(o, ChargeOutcome::Charged { .. }), "{o:?}");
+    }
 }
