@@ -1669,11 +1669,11 @@ async fn write_record_extras(
         crate::file_imports::add(tx, tenant, tally, charged, duplicate, n, charged_total).await?;
     }
     for status in [CallStatus::Ended, CallStatus::Swept] {
-        let keys: Vec<(String, String)> = x
+        let keys: Vec<(&str, &str)> = x
             .closes
             .iter()
             .filter(|c| c.status == status)
-            .map(|c| (c.source.clone(), c.call_id.clone()))
+            .map(|c| (c.source.as_str(), c.call_id.as_str()))
             .collect();
         crate::open_calls::close_in(tx, tenant, &keys, status).await?;
     }

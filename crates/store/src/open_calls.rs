@@ -204,8 +204,9 @@ impl Store {
         if keys.is_empty() {
             return Ok(());
         }
+        let keys: Vec<(&str, &str)> = keys.iter().map(|(s, c)| (s.as_str(), c.as_str())).collect();
         let mut tx = self.begin().await?;
-        close_in(&mut tx, tenant, keys, status).await?;
+        close_in(&mut tx, tenant, &keys, status).await?;
         tx.commit().await
     }
 
@@ -295,7 +296,7 @@ impl Store {
 pub(crate) async fn close_in(
     tx: &mut Tx,
     tenant: TenantId,
-    keys: &[(String, String)],
+    keys: &[(&str, &str)],
     status: CallStatus,
 ) -> Result<(), StoreError> {
     if keys.is_empty() {
@@ -315,9 +316,9 @@ pub(crate) async fn close_in(
                 tenant.0
             )
         },
-        |s, (source, call_id)| {
-            s.push_text(source.as_str());
-            s.push_text(call_id.as_str());
+        |s, &(source, call_id)| {
+            s.push_text(source);
+            s.push_text(call_id);
         },
     )
     .await?;
